@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of xlstm-serve from Debian 12 packages.
+#
+# Idempotent: packages already installed are skipped, and apt is only touched when
+# something is missing. Used by the README quick start, .ci/run and the Dockerfile,
+# so that all three build against exactly the same dependency set.
+set -euo pipefail
+
+PACKAGES=(
+  # Toolchain.
+  build-essential cmake ninja-build pkg-config git clang-format
+  # RPC stack: gRPC 1.51, Protobuf 3.21, Abseil 20220623.
+  libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
+  # Metrics.
+  prometheus-cpp-dev
+  # Tests.
+  libgtest-dev libgmock-dev
+  # JSON (config.json, safetensors headers), BLAS (CPU reference projections).
+  nlohmann-json3-dev libopenblas-dev
+  # Tokenizer: PCRE2 for the GPT-2 split pattern, utf8proc for NFC.
+  libpcre2-dev libutf8proc-dev
+  # The independent wire-contract test client (Debian's Python, not a virtualenv).
+  python3 python3-grpcio python3-protobuf
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "bootstrap: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "bootstrap: done"
