@@ -15,8 +15,8 @@ PACKAGES=(
   prometheus-cpp-dev
   # Tests.
   libgtest-dev libgmock-dev
-  # JSON (config.json, safetensors headers), BLAS (CPU reference projections).
-  nlohmann-json3-dev libopenblas-dev
+  # JSON (config.json, safetensors headers).
+  nlohmann-json3-dev
   # Tokenizer: PCRE2 for the GPT-2 split pattern, utf8proc for NFC.
   libpcre2-dev libutf8proc-dev
   # The independent wire-contract test client (Debian's Python, not a virtualenv).
