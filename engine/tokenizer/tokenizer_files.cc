@@ -1,0 +1,122 @@
+#include "engine/tokenizer/tokenizer_files.h"
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/util/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace xlstm::tokenizer {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// Parses an optional JSON file: nullopt when absent.
+absl::StatusOr<std::optional<json>> ReadOptionalJson(const fs::path& path) {
+  std::error_code error;
+  if (!fs::exists(path, error)) return std::optional<json>();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  try {
+    json parsed = json::parse(contents.str());
+    if (!parsed.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(path.string(), ": must be a JSON object"));
+    }
+    return std::optional<json>(std::move(parsed));
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": malformed JSON: ", e.what()));
+  }
+}
+
+// The token string of `field` ("bos_token"...) in `config`: a string, or an object with a
+// string "content" (AddedToken form). nullopt when absent or null.
+absl::StatusOr<std::optional<std::string>> TokenField(const std::optional<json>& config,
+                                                      const char* field, const fs::path& path) {
+  if (!config.has_value() || !config->contains(field) || (*config)[field].is_null()) {
+    return std::optional<std::string>();
+  }
+  const json& value = (*config)[field];
+  if (value.is_string()) return std::optional<std::string>(value.get<std::string>());
+  if (value.is_object() && value.contains("content") && value["content"].is_string()) {
+    return std::optional<std::string>(value["content"].get<std::string>());
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      path.string(), ": \"", field, "\" must be a string or an object with a string \"content\""));
+}
+
+// Resolves `field` from the config, then the special-tokens map, else `fallback`.
+absl::StatusOr<int32_t> ResolveTokenId(const Tokenizer& tokenizer, const char* field,
+                                       const std::optional<json>& config,
+                                       const fs::path& config_path,
+                                       const std::optional<json>& special_map,
+                                       const fs::path& map_path, int32_t fallback) {
+  for (const auto& [file, path] :
+       {std::pair<const std::optional<json>*, const fs::path*>{&config, &config_path},
+        {&special_map, &map_path}}) {
+    XLSTM_ASSIGN_OR_RETURN(std::optional<std::string> token, TokenField(*file, field, *path));
+    if (!token.has_value()) continue;
+    std::optional<int32_t> id = tokenizer.TokenToId(*token);
+    if (!id.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(path->string(), ": \"", field, "\" token \"",
+                                                     *token, "\" is not in the vocabulary"));
+    }
+    return *id;
+  }
+  if (fallback >= tokenizer.vocab_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("no ", field, " configured and the default id ",
+                                                   fallback, " is not in the vocabulary"));
+  }
+  return fallback;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int32_t>> TokenizerFiles::EncodePrompt(std::string_view text) const {
+  XLSTM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer->Encode(text));
+  if (add_bos) ids.insert(ids.begin(), bos_id);
+  return ids;
+}
+
+bool HasTokenizer(const std::string& model_dir) {
+  std::error_code error;
+  return fs::is_regular_file(fs::path(model_dir) / "tokenizer.json", error);
+}
+
+absl::StatusOr<TokenizerFiles> LoadTokenizerFiles(const std::string& model_dir) {
+  const fs::path dir(model_dir);
+  const fs::path tokenizer_path = dir / "tokenizer.json";
+  std::error_code error;
+  if (!fs::is_regular_file(tokenizer_path, error)) {
+    return absl::NotFoundError(absl::StrCat(tokenizer_path.string(), ": not found"));
+  }
+  TokenizerFiles files;
+  XLSTM_ASSIGN_OR_RETURN(files.tokenizer, Tokenizer::FromFile(tokenizer_path.string()));
+
+  const fs::path config_path = dir / "tokenizer_config.json";
+  const fs::path map_path = dir / "special_tokens_map.json";
+  XLSTM_ASSIGN_OR_RETURN(std::optional<json> config, ReadOptionalJson(config_path));
+  XLSTM_ASSIGN_OR_RETURN(std::optional<json> special_map, ReadOptionalJson(map_path));
+
+  XLSTM_ASSIGN_OR_RETURN(files.bos_id, ResolveTokenId(*files.tokenizer, "bos_token", config,
+                                                      config_path, special_map, map_path, 0));
+  XLSTM_ASSIGN_OR_RETURN(files.eos_id, ResolveTokenId(*files.tokenizer, "eos_token", config,
+                                                      config_path, special_map, map_path, 0));
+  if (config.has_value() && config->contains("add_bos_token") &&
+      !(*config)["add_bos_token"].is_null()) {
+    if (!(*config)["add_bos_token"].is_boolean()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path.string(), ": \"add_bos_token\" must be a boolean"));
+    }
+    files.add_bos = (*config)["add_bos_token"].get<bool>();
+  }
+  return files;
+}
+
+}  // namespace xlstm::tokenizer
