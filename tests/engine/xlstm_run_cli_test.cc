@@ -1,0 +1,129 @@
+// Runs the built xlstm-run binary the way users (and outside checks) do, and compares its JSON
+// with the Hugging Face references.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/engine/hf_fixture.h"
+
+namespace xlstm {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CommandResult {
+  int exit_code;
+  std::string out;  // stdout and stderr together
+};
+
+CommandResult RunCli(const std::string& args) {
+  const std::string command =
+      std::string(XLSTM_BINARY_DIR) + "/tools/xlstm_run/xlstm-run " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string Ids(const nlohmann::json& ids) {
+  return absl::StrJoin(ids.get<std::vector<int32_t>>(), ",");
+}
+
+class XlstmRunCliTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(XlstmRunCliTest, GreedyGenerateMatchesHuggingFace) {
+  const testing::HfFixture f = testing::LoadHfFixture(GetParam());
+  const auto& gen = f.meta.at("generate");
+  const CommandResult r = RunCli("generate --model " + f.dir + " --ids " + Ids(gen.at("prompt")) +
+                                 " --max-new-tokens " + std::to_string(gen.at("max_new_tokens").get<int>()) +
+                                 " --greedy --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("ids"), gen.at("ids"));
+}
+
+TEST_P(XlstmRunCliTest, ScoreMatchesHuggingFace) {
+  const testing::HfFixture f = testing::LoadHfFixture(GetParam());
+  for (const auto& item : f.meta.at("score")) {
+    const CommandResult r = RunCli("score --model " + f.dir + " --context-ids " + Ids(item.at("context")) +
+                                   " --continuation-ids " + Ids(item.at("continuation")) + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const nlohmann::json out = nlohmann::json::parse(r.out);
+    EXPECT_EQ(out.at("is_greedy"), item.at("is_greedy"));
+    ASSERT_EQ(out.at("logprobs").size(), item.at("continuation").size());
+    if (item.contains("logprobs")) {
+      for (size_t i = 0; i < item.at("logprobs").size(); ++i) {
+        EXPECT_NEAR(out.at("logprobs")[i].get<double>(), item.at("logprobs")[i].get<double>(), 1e-3);
+      }
+      EXPECT_NEAR(out.at("sum").get<double>(), item.at("sum").get<double>(), 1e-2);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, XlstmRunCliTest, ::testing::ValuesIn(testing::HfCases()));
+
+TEST(XlstmRunCliErrorsTest, BadFlagsGetClearErrors) {
+  const std::string model = std::string(XLSTM_TEST_DATA_DIR) + "/hf/default";
+  CommandResult r = RunCli("generate --model " + model + " --ids 5,x,9 --json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--ids: 'x' is not a token id"));
+  r = RunCli("generate --model " + model + " --ids 5,256 --json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("token id 256 is outside the vocabulary [0, 256)"));
+  r = RunCli("generate --model " + model + " --ids 5 --top-p 0 --json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("top_p is 0, must be in (0, 1]"));
+  r = RunCli("score --model " + model + " --context-ids 1 --json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--continuation-ids: needs at least one token"));
+  r = RunCli("generate --model /nonexistent --ids 1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("/nonexistent: not a model directory"));
+  r = RunCli("frobnicate");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("unknown command 'frobnicate'"));
+}
+
+TEST(XlstmRunCliInitRandomTest, WritesALoadableModelAndSamplingIsSeeded) {
+  const std::string dir = ::testing::TempDir() + "/xlstm_init_random_cli";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string config = dir + "/in.json";
+  std::ofstream(config) << R"({"vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2, "num_heads": 2})";
+  CommandResult r = RunCli("init-random --config " + config + " --seed 3 --out " + dir + "/model --dtype bfloat16");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/model/model.safetensors"));
+  const std::string sample = "generate --model " + dir + "/model --ids 1,2,3 --max-new-tokens 10 "
+                             "--temperature 0.8 --top-k 20 --top-p 0.9 --seed 11 --ignore-eos --json";
+  const CommandResult a = RunCli(sample), b = RunCli(sample);
+  ASSERT_EQ(a.exit_code, 0) << a.out;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(nlohmann::json::parse(a.out).at("ids").size(), 10u);
+  // Greedy generation stops after emitting the EOS token (HF generate()), unless --ignore-eos.
+  const std::string greedy = "generate --model " + dir + "/model --ids 1,2,3 --max-new-tokens 8 --greedy --json";
+  const std::vector<int32_t> free_run =
+      nlohmann::json::parse(RunCli(greedy + " --ignore-eos").out).at("ids").get<std::vector<int32_t>>();
+  ASSERT_EQ(free_run.size(), 8u);
+  std::ofstream(dir + "/model/generation_config.json") << nlohmann::json{{"eos_token_id", {free_run[2]}}}.dump();
+  const std::vector<int32_t> stopped =
+      nlohmann::json::parse(RunCli(greedy).out).at("ids").get<std::vector<int32_t>>();
+  const size_t first_eos = std::find(free_run.begin(), free_run.end(), free_run[2]) - free_run.begin();
+  EXPECT_EQ(stopped, std::vector<int32_t>(free_run.begin(), free_run.begin() + first_eos + 1));
+
+  std::ofstream(config) << R"({"hidden_size": 64, "num_heads": 3})";
+  r = RunCli("init-random --config " + config + " --out " + dir + "/bad");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("not divisible by num_heads = 3"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace xlstm
