@@ -125,5 +125,40 @@ TEST(XlstmRunCliInitRandomTest, WritesALoadableModelAndSamplingIsSeeded) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(XlstmRunCliTextTest, PromptTextEqualsItsTokenIdsWithBos) {
+  const std::string dir = ::testing::TempDir() + "/xlstm_text_cli";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/in.json") << R"({"vocab_size": 50304, "hidden_size": 64, "num_hidden_layers": 1, "num_heads": 2})";
+  const std::string tokenizer = std::string(XLSTM_TEST_DATA_DIR) + "/tokenizers/gpt-neox-20b/tokenizer.json";
+  CommandResult r = RunCli("init-random --config " + dir + "/in.json --dtype bfloat16 --out " + dir +
+                           "/model --tokenizer " + tokenizer);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string model = " --model " + dir + "/model";
+
+  // GPT-NeoX ids of "Hello world": 12092, 1533; the prompt gets BOS (0) in front.
+  r = RunCli("generate" + model + " --prompt 'Hello world' --max-new-tokens 6 --greedy --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const nlohmann::json by_text = nlohmann::json::parse(r.out);
+  r = RunCli("generate" + model + " --ids 0,12092,1533 --max-new-tokens 6 --greedy --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const nlohmann::json by_ids = nlohmann::json::parse(r.out);
+  EXPECT_EQ(by_text.at("ids"), by_ids.at("ids"));
+  ASSERT_TRUE(by_text.contains("text"));
+  EXPECT_EQ(by_text.at("text"), by_ids.at("text"));
+
+  r = RunCli("score" + model + " --context 'The cat' --continuation ' sat down' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const nlohmann::json score_text = nlohmann::json::parse(r.out);
+  r = RunCli("score" + model + " --context-ids 0,510,5798 --continuation-ids 2206,1066 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(score_text, nlohmann::json::parse(r.out));
+
+  r = RunCli("generate --model " + std::string(XLSTM_TEST_DATA_DIR) + "/hf/default --prompt hi");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.out, HasSubstr("--prompt: needs a tokenizer.json"));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace xlstm

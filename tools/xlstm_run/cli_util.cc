@@ -43,6 +43,21 @@ absl::StatusOr<std::unique_ptr<engine::CpuModel>> LoadModelFromFlags() {
   return engine::CpuModel::Load(model_dir);
 }
 
+absl::StatusOr<tokenizer::TokenizerFiles> LoadModelTokenizer(absl::string_view flag) {
+  const std::string model_dir = absl::GetFlag(FLAGS_model);
+  if (model_dir.empty()) return FlagError("model", "is required (a model directory)");
+  if (!tokenizer::HasTokenizer(model_dir)) {
+    return FlagError(flag, absl::StrCat("needs a tokenizer.json in ", model_dir,
+                                        " (or pass token ids instead)"));
+  }
+  return tokenizer::LoadTokenizerFiles(model_dir);
+}
+
+absl::StatusOr<std::string> DecodeForOutput(const tokenizer::Tokenizer& tokenizer,
+                                            absl::Span<const int32_t> ids) {
+  return tokenizer.Decode(ids, /*skip_special_tokens=*/false);
+}
+
 int ReportError(absl::string_view command, const absl::Status& status) {
   std::fprintf(stderr, "xlstm-run %.*s: %.*s\n", static_cast<int>(command.size()), command.data(),
                static_cast<int>(status.message().size()), status.message().data());

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/cpu/cpu_model.h"
+#include "engine/tokenizer/tokenizer_files.h"
 
 namespace xlstm::run {
 
@@ -21,6 +22,14 @@ absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view flag, absl::s
 
 // Loads --model with --backend (only "cpu" in this build; "auto" means cpu here).
 absl::StatusOr<std::unique_ptr<engine::CpuModel>> LoadModelFromFlags();
+
+// The model directory's tokenizer (tokenizer.json and its config files). `flag` names the text
+// flag that needs it, for the error when the directory has none.
+absl::StatusOr<tokenizer::TokenizerFiles> LoadModelTokenizer(absl::string_view flag);
+
+// Decoded text of `ids` for printing; invalid UTF-8 never reaches the output (HF's U+FFFD).
+absl::StatusOr<std::string> DecodeForOutput(const tokenizer::Tokenizer& tokenizer,
+                                            absl::Span<const int32_t> ids);
 
 // Prints "xlstm-run <command>: <message>" to stderr and returns the exit code for `status`
 // (2 for InvalidArgument on a flag, 1 otherwise).

@@ -31,7 +31,20 @@ absl::StatusOr<engine::SamplingParams> SamplingFromFlags() {
 
 absl::Status Generate() {
   XLSTM_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, ParseIdList("ids", absl::GetFlag(FLAGS_ids)));
-  if (prompt.empty()) return FlagError("ids", "is required: at least one prompt token id");
+  const std::string prompt_text = absl::GetFlag(FLAGS_prompt);
+  if (!prompt.empty() && !prompt_text.empty()) {
+    return FlagError("prompt", "give either --prompt or --ids, not both");
+  }
+  // With a tokenizer in the model directory the generated text is printed too.
+  std::optional<tokenizer::TokenizerFiles> tok;
+  if (!prompt_text.empty() || tokenizer::HasTokenizer(absl::GetFlag(FLAGS_model))) {
+    XLSTM_ASSIGN_OR_RETURN(tok, LoadModelTokenizer("prompt"));
+  }
+  if (!prompt_text.empty()) {
+    // The model was trained with BOS in front (tokenizer_config's add_bos_token, default on).
+    XLSTM_ASSIGN_OR_RETURN(prompt, tok->EncodePrompt(prompt_text));
+  }
+  if (prompt.empty()) return FlagError("ids", "is required: at least one prompt token id (or --prompt)");
   const int32_t max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   if (max_new_tokens < 0 || max_new_tokens > kMaxNewTokensLimit) {
     return FlagError("max-new-tokens",
@@ -72,9 +85,16 @@ absl::Status Generate() {
     }
   }
 
+  std::optional<std::string> text;
+  if (tok.has_value()) {
+    XLSTM_ASSIGN_OR_RETURN(text, DecodeForOutput(*tok->tokenizer, generated));
+  }
   if (absl::GetFlag(FLAGS_json)) {
     nlohmann::json out = {{"ids", generated}};
+    if (text) out["text"] = *text;
     std::printf("%s\n", out.dump().c_str());
+  } else if (text) {
+    std::printf("%s\n", text->c_str());
   } else {
     std::printf("%s\n(finish reason: %s)\n", absl::StrJoin(generated, ",").c_str(),
                 finish_reason.c_str());

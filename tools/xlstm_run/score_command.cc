@@ -19,6 +19,18 @@ absl::Status Score() {
                          ParseIdList("context-ids", absl::GetFlag(FLAGS_context_ids)));
   XLSTM_ASSIGN_OR_RETURN(std::vector<int32_t> continuation,
                          ParseIdList("continuation-ids", absl::GetFlag(FLAGS_continuation_ids)));
+  const std::string context_text = absl::GetFlag(FLAGS_context);
+  const std::string continuation_text = absl::GetFlag(FLAGS_continuation);
+  if (!context_text.empty() || !continuation_text.empty()) {
+    if (!context.empty() || !continuation.empty()) {
+      return FlagError("context", "give either text (--context/--continuation) or ids, not both");
+    }
+    XLSTM_ASSIGN_OR_RETURN(tokenizer::TokenizerFiles tok, LoadModelTokenizer("context"));
+    // As lm-eval-harness does: context and continuation are tokenized separately, BOS in front
+    // of the context.
+    XLSTM_ASSIGN_OR_RETURN(context, tok.EncodePrompt(context_text));
+    XLSTM_ASSIGN_OR_RETURN(continuation, tok.tokenizer->Encode(continuation_text));
+  }
   if (context.empty()) {
     return FlagError("context-ids",
                      "needs at least one token (the first continuation token is predicted from "
