@@ -36,8 +36,9 @@ case "${1:-}" in
     build
     demo_model
     echo "== xlstm-run generate (random weights: the tokens are meaningless, the pipeline is real)"
-    "$BUILD_DIR/tools/xlstm_run/xlstm-run" generate --model "$DEMO_MODEL" --ids 0,510,3158,8516,30013 \
-      --max-new-tokens 24 --temperature 0.8 --top-p 0.95 --seed 1 --json
+    "$BUILD_DIR/tools/xlstm_run/xlstm-run" generate --model "$DEMO_MODEL" \
+      --prompt "The recurrent state of an xLSTM" --max-new-tokens 24 --temperature 0.8 --top-p 0.95 \
+      --seed 1 --json
     ;;
   test)
     build
