@@ -21,8 +21,8 @@ namespace xlstm::engine {
 
 // One sequence's share of a step.
 struct ForwardRow {
-  int32_t slot;                       // in [0, num_slots()); at most once per step
-  absl::Span<const int32_t> tokens;   // >= 1 token ids in [0, vocab_size)
+  int32_t slot;                      // in [0, num_slots()); at most once per step
+  absl::Span<const int32_t> tokens;  // >= 1 token ids in [0, vocab_size)
   LogitsMode logits = LogitsMode::kLast;
 };
 

@@ -4,10 +4,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "engine/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -32,8 +32,7 @@ class FieldReader {
   FieldReader(const Json& object, absl::string_view source) : object_(object), source_(source) {}
 
   absl::Status Error(absl::string_view key, absl::string_view problem) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, ": field '", key, "' ", problem));
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": field '", key, "' ", problem));
   }
 
   const Json* Find(absl::string_view key) const {
@@ -105,7 +104,8 @@ class FieldReader {
   absl::Status Bool(absl::string_view key, bool* out) const {
     const Json* v = Find(key);
     if (v == nullptr) return absl::OkStatus();
-    if (!v->is_boolean()) return Error(key, absl::StrCat("must be true or false, got ", Describe(*v)));
+    if (!v->is_boolean())
+      return Error(key, absl::StrCat("must be true or false, got ", Describe(*v)));
     *out = v->get<bool>();
     return absl::OkStatus();
   }
@@ -118,7 +118,8 @@ class FieldReader {
     if (!v->is_string()) return Error(key, absl::StrCat("must be a string, got ", Describe(*v)));
     std::string s = v->get<std::string>();
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), s) == allowed.end()) {
-      return Error(key, absl::StrCat("is '", s, "', expected one of: ", absl::StrJoin(allowed, ", ")));
+      return Error(key,
+                   absl::StrCat("is '", s, "', expected one of: ", absl::StrJoin(allowed, ", ")));
     }
     *out = std::move(s);
     return absl::OkStatus();
@@ -145,38 +146,41 @@ absl::Status Validate(const ModelConfig& c, absl::string_view source) {
   XLSTM_RETURN_IF_ERROR(CheckRange(source, "num_hidden_layers", c.num_hidden_layers, 1, 4096));
   XLSTM_RETURN_IF_ERROR(CheckRange(source, "num_heads", c.num_heads, 1, 4096));
   XLSTM_RETURN_IF_ERROR(CheckRange(source, "chunk_size", c.chunk_size, 1, kMaxDim));
-  XLSTM_RETURN_IF_ERROR(CheckRange(source, "ffn_round_up_to_multiple_of",
-                                   c.ffn_round_up_to_multiple_of, 1, kMaxDim));
+  XLSTM_RETURN_IF_ERROR(
+      CheckRange(source, "ffn_round_up_to_multiple_of", c.ffn_round_up_to_multiple_of, 1, kMaxDim));
   if (c.embedding_dim != c.hidden_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": embedding_dim (", c.embedding_dim, ") must equal hidden_size (", c.hidden_size,
-        "): the embedding output feeds the first block directly"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": embedding_dim (", c.embedding_dim, ") must equal hidden_size (",
+                     c.hidden_size, "): the embedding output feeds the first block directly"));
   }
   for (auto [name, factor] : {std::pair<const char*, double>{"qk_dim_factor", c.qk_dim_factor},
                               {"v_dim_factor", c.v_dim_factor},
                               {"ffn_proj_factor", c.ffn_proj_factor}}) {
     if (!(factor > 0) || factor * static_cast<double>(c.hidden_size) > kMaxDim) {
       return absl::InvalidArgumentError(absl::StrCat(
-          source, ": field '", name, "' is ", factor, ", must be > 0 and give a dimension <= ",
-          kMaxDim, " with hidden_size ", c.hidden_size));
+          source, ": field '", name, "' is ", factor,
+          ", must be > 0 and give a dimension <= ", kMaxDim, " with hidden_size ", c.hidden_size));
     }
   }
-  for (auto [name, dim] : {std::pair<const char*, int64_t>{"qk_dim", c.qk_dim()},
-                           {"v_dim", c.v_dim()}}) {
+  for (auto [name, dim] :
+       {std::pair<const char*, int64_t>{"qk_dim", c.qk_dim()}, {"v_dim", c.v_dim()}}) {
     if (dim < c.num_heads || dim % c.num_heads != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": ", name, " = int(hidden_size * ", name, "_factor) = ", dim,
-          " is not divisible by num_heads = ", c.num_heads));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", name, " = int(hidden_size * ", name, "_factor) = ", dim,
+                       " is not divisible by num_heads = ", c.num_heads));
     }
   }
   if (c.ffn_dim() < 1 || c.ffn_dim() > kMaxDim) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": FFN width ", c.ffn_dim(), " is outside [1, ", kMaxDim, "]"));
   }
-  if (c.norm_eps < 0) return absl::InvalidArgumentError(absl::StrCat(source, ": field 'norm_eps' must be >= 0"));
-  if (c.eps < 0) return absl::InvalidArgumentError(absl::StrCat(source, ": field 'eps' must be >= 0"));
-  for (auto [name, cap] : {std::pair<const char*, std::optional<double>>{"gate_soft_cap", c.gate_soft_cap},
-                           {"output_logit_soft_cap", c.output_logit_soft_cap}}) {
+  if (c.norm_eps < 0)
+    return absl::InvalidArgumentError(absl::StrCat(source, ": field 'norm_eps' must be >= 0"));
+  if (c.eps < 0)
+    return absl::InvalidArgumentError(absl::StrCat(source, ": field 'eps' must be >= 0"));
+  for (auto [name, cap] :
+       {std::pair<const char*, std::optional<double>>{"gate_soft_cap", c.gate_soft_cap},
+        {"output_logit_soft_cap", c.output_logit_soft_cap}}) {
     if (cap.has_value() && !(*cap > 0)) {
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": field '", name, "' is ", *cap, ", must be > 0 or null"));
@@ -240,8 +244,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
   }
   XLSTM_RETURN_IF_ERROR(r.String("model_type", &model_type));
   if (model_type != "xlstm") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": unsupported model_type '", model_type, "' (this server runs \"xlstm\")"));
+    return absl::InvalidArgumentError(absl::StrCat(source, ": unsupported model_type '", model_type,
+                                                   "' (this server runs \"xlstm\")"));
   }
 
   XLSTM_RETURN_IF_ERROR(r.Int("vocab_size", &c.vocab_size));
@@ -260,7 +264,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
   if (!blocks) blocks = layers;
   if (!hidden || !layers) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": hidden_size/embedding_dim and num_hidden_layers/num_blocks cannot both be null"));
+        source,
+        ": hidden_size/embedding_dim and num_hidden_layers/num_blocks cannot both be null"));
   }
   c.hidden_size = *hidden;
   c.embedding_dim = *embedding;
@@ -300,15 +305,16 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
     if (eos->is_array()) {
       for (const Json& e : *eos) {
         std::optional<int64_t> id = FieldReader::AsInt(e);
-        if (!id) return r.Error("eos_token_id", absl::StrCat("has a non-integer entry ", Describe(e)));
+        if (!id)
+          return r.Error("eos_token_id", absl::StrCat("has a non-integer entry ", Describe(e)));
         c.eos_token_ids.push_back(*id);
       }
     } else if (!eos->is_null()) {
       std::optional<int64_t> id = FieldReader::AsInt(*eos);
       if (!id) {
-        return r.Error("eos_token_id",
-                       absl::StrCat("must be an integer, a list of integers or null, got ",
-                                    Describe(*eos)));
+        return r.Error(
+            "eos_token_id",
+            absl::StrCat("must be an integer, a list of integers or null, got ", Describe(*eos)));
       }
       c.eos_token_ids.push_back(*id);
     }

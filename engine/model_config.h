@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace xlstm::engine {
 
@@ -57,17 +57,18 @@ struct ModelConfig {
 
   // ---- Dimensions used by the layers (HF-M xLSTMLayer / xLSTMFeedForward) ----
   // The layer uses the unrounded int(D * factor); only HF's cache rounds up to 64.
-  int64_t qk_dim() const;        // QK
-  int64_t v_dim() const;         // V
-  int64_t qk_head_dim() const;   // DHQK = QK / NH
-  int64_t v_head_dim() const;    // DHV = V / NH
-  int64_t ffn_dim() const;       // F = round_up(D * ffn_proj_factor, ffn_round_up_to_multiple_of)
+  int64_t qk_dim() const;       // QK
+  int64_t v_dim() const;        // V
+  int64_t qk_head_dim() const;  // DHQK = QK / NH
+  int64_t v_head_dim() const;   // DHV = V / NH
+  int64_t ffn_dim() const;      // F = round_up(D * ffn_proj_factor, ffn_round_up_to_multiple_of)
   // Floats of recurrent state per sequence: blocks * NH * (DHQK*DHV + DHQK + 1).
   int64_t state_floats_per_sequence() const;
 
   // Parses a config.json text. `source` names the file in error messages. Unknown keys are
   // ignored (as HF does); present keys must have the right JSON type; the result is validated.
-  static absl::StatusOr<ModelConfig> FromJson(absl::string_view json_text, absl::string_view source);
+  static absl::StatusOr<ModelConfig> FromJson(absl::string_view json_text,
+                                              absl::string_view source);
   static absl::StatusOr<ModelConfig> FromFile(const std::string& path);
 
   // Serializes every field (HF names), as save_pretrained would, for init-random.

@@ -47,7 +47,8 @@ absl::Status CpuBackend::Forward(absl::Span<const ForwardRow> rows, std::vector<
   for (const ForwardRow& row : rows) {
     XLSTM_RETURN_IF_ERROR(CheckSlot(row.slot));
     if (used[row.slot]) {
-      return absl::InvalidArgumentError(absl::StrCat("slot ", row.slot, " appears twice in a step"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("slot ", row.slot, " appears twice in a step"));
     }
     used[row.slot] = true;
     chunks.push_back({&slots_[row.slot], row.tokens, row.logits});

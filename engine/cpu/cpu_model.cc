@@ -20,7 +20,8 @@ void RmsNorm(const float* x, int64_t rows, int64_t dim, const FloatTensor& weigh
     float* out = y + r * dim;
     double sum_sq = 0;
     for (int64_t i = 0; i < dim; ++i) sum_sq += static_cast<double>(in[i]) * in[i];
-    const float inv_rms = static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(dim) + eps));
+    const float inv_rms =
+        static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(dim) + eps));
     for (int64_t i = 0; i < dim; ++i) {
       out[i] = in[i] * inv_rms * weight.data[i] + (bias.present() ? bias.data[i] : 0.0f);
     }
@@ -90,7 +91,8 @@ void HeadNormAndGate(float* h, const float* o_preact, int64_t heads, int64_t dv,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuModel>> CpuModel::Load(const std::string& model_dir) {
-  XLSTM_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights, ModelWeights::Load(model_dir));
+  XLSTM_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights,
+                         ModelWeights::Load(model_dir));
   return std::make_unique<CpuModel>(std::move(weights));
 }
 
@@ -150,14 +152,14 @@ absl::StatusOr<std::vector<float>> CpuModel::Forward(absl::Span<const SequenceCh
     const SequenceChunk& chunk = batch[s];
     XLSTM_CHECK(chunk.state != nullptr && chunk.state->num_blocks() == c.num_blocks);
     if (chunk.tokens.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", s, " of the batch has no tokens"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", s, " of the batch has no tokens"));
     }
     for (size_t t = 0; t < chunk.tokens.size(); ++t) {
       const int32_t id = chunk.tokens[t];
       if (id < 0 || id >= vocab) {
-        return absl::InvalidArgumentError(absl::StrCat("token id ", id, " at position ", t,
-                                                       " is outside the vocabulary [0, ", vocab,
-                                                       ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "token id ", id, " at position ", t, " is outside the vocabulary [0, ", vocab, ")"));
       }
     }
     T += static_cast<int64_t>(chunk.tokens.size());
@@ -208,8 +210,8 @@ absl::StatusOr<std::vector<float>> CpuModel::Prefill(RecurrentState& state,
 absl::StatusOr<std::vector<float>> CpuModel::DecodeStep(absl::Span<RecurrentState* const> states,
                                                         absl::Span<const int32_t> tokens) const {
   if (states.size() != tokens.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("DecodeStep: ", states.size(), " states but ",
-                                                   tokens.size(), " tokens"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("DecodeStep: ", states.size(), " states but ", tokens.size(), " tokens"));
   }
   std::vector<SequenceChunk> batch;
   batch.reserve(states.size());

@@ -21,9 +21,11 @@ uint64_t SplitMix64(uint64_t x) {
 
 absl::Status SamplingParams::Validate() const {
   if (!(temperature >= 0) || !std::isfinite(temperature)) {
-    return absl::InvalidArgumentError(absl::StrCat("temperature is ", temperature, ", must be >= 0"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("temperature is ", temperature, ", must be >= 0"));
   }
-  if (top_k < 0) return absl::InvalidArgumentError(absl::StrCat("top_k is ", top_k, ", must be >= 0"));
+  if (top_k < 0)
+    return absl::InvalidArgumentError(absl::StrCat("top_k is ", top_k, ", must be >= 0"));
   if (!(top_p > 0 && top_p <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("top_p is ", top_p, ", must be in (0, 1]"));
   }

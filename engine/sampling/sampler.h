@@ -19,10 +19,10 @@
 namespace xlstm::engine {
 
 struct SamplingParams {
-  double temperature = 1.0;  // 0: greedy (argmax)
-  int32_t top_k = 0;         // 0: no limit
-  double top_p = 1.0;        // in (0, 1]
-  double min_p = 0.0;        // in [0, 1]
+  double temperature = 1.0;         // 0: greedy (argmax)
+  int32_t top_k = 0;                // 0: no limit
+  double top_p = 1.0;               // in (0, 1]
+  double min_p = 0.0;               // in [0, 1]
   double repetition_penalty = 1.0;  // > 0; 1: off
   double presence_penalty = 0.0;
   double frequency_penalty = 0.0;

@@ -17,28 +17,28 @@
 #define XLSTM_STATUS_CONCAT_(a, b) XLSTM_STATUS_CONCAT_INNER_(a, b)
 
 // Returns `expr`'s status from the enclosing function when it is not OK.
-#define XLSTM_RETURN_IF_ERROR(expr)                   \
-  do {                                                \
-    ::absl::Status xlstm_status_ = (expr);            \
-    if (!xlstm_status_.ok()) return xlstm_status_;    \
+#define XLSTM_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status xlstm_status_ = (expr);         \
+    if (!xlstm_status_.ok()) return xlstm_status_; \
   } while (false)
 
 // `XLSTM_ASSIGN_OR_RETURN(auto x, MakeX());` declares/assigns `x` from a StatusOr, or returns its
 // error from the enclosing function.
 #define XLSTM_ASSIGN_OR_RETURN(lhs, expr) \
   XLSTM_ASSIGN_OR_RETURN_IMPL_(XLSTM_STATUS_CONCAT_(xlstm_statusor_, __LINE__), lhs, expr)
-#define XLSTM_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define XLSTM_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 
 // Aborts with the failed condition's text. For invariants of our own code only.
-#define XLSTM_CHECK(cond)                                                              \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
+#define XLSTM_CHECK(cond)                                                                 \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       std::fprintf(stderr, "%s:%d: XLSTM_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                    \
-    }                                                                                  \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (false)
 
 #endif  // XLSTM_ENGINE_UTIL_STATUS_MACROS_H_

@@ -84,8 +84,8 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   }
   const fs::path index_path = dir / kIndexFile;
   if (!fs::exists(index_path)) {
-    return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kSingleFile, " and no ",
-                                            kIndexFile, " (only safetensors weights are supported)"));
+    return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kSingleFile, " and no ", kIndexFile,
+                                            " (only safetensors weights are supported)"));
   }
   XLSTM_ASSIGN_OR_RETURN(std::string index_text, ReadText(index_path));
   nlohmann::json index;
@@ -104,9 +104,9 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   std::set<std::string> shards;
   for (auto it = map_it->begin(); it != map_it->end(); ++it) {
     if (!it->is_string() || !IsPlainFileName(it->get<std::string>())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          index_path.string(), ": weight_map['", it.key(),
-          "'] must be a file name in the model directory, got ", it->dump()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(index_path.string(), ": weight_map['", it.key(),
+                       "'] must be a file name in the model directory, got ", it->dump()));
     }
     weight_map[it.key()] = it->get<std::string>();
     shards.insert(it->get<std::string>());
@@ -118,9 +118,9 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   for (const auto& [tensor, shard] : weight_map) {
     auto it = ckpt->tensors_.find(tensor);
     if (it == ckpt->tensors_.end() || fs::path(it->second.file->path()).filename() != shard) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          index_path.string(), ": lists tensor '", tensor, "' in ", shard,
-          ", but that shard does not contain it"));
+      return absl::InvalidArgumentError(absl::StrCat(index_path.string(), ": lists tensor '",
+                                                     tensor, "' in ", shard,
+                                                     ", but that shard does not contain it"));
     }
   }
   for (const auto& [tensor, entry] : ckpt->tensors_) {
@@ -136,9 +136,8 @@ absl::Status Checkpoint::AddFile(std::unique_ptr<SafetensorsFile> file) {
   for (const auto& [name, view] : file->tensors()) {
     auto [it, inserted] = tensors_.emplace(name, Entry{&view, file.get()});
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' appears in both ",
-                                                     it->second.file->path(), " and ",
-                                                     file->path()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", name, "' appears in both ", it->second.file->path(), " and ", file->path()));
     }
   }
   files_.push_back(std::move(file));
@@ -154,10 +153,9 @@ absl::StatusOr<const TensorView*> Checkpoint::Take(const std::string& name,
   }
   const TensorView* view = it->second.view;
   if (view->shape != shape) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(it->second.file->path(), ": tensor '", name, "' has shape ",
-                     ShapeToString(view->shape), ", expected ", ShapeToString(shape),
-                     " from config.json"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        it->second.file->path(), ": tensor '", name, "' has shape ", ShapeToString(view->shape),
+        ", expected ", ShapeToString(shape), " from config.json"));
   }
   if (!IsWeightDType(view->dtype)) {
     return absl::InvalidArgumentError(absl::StrCat(it->second.file->path(), ": tensor '", name,
@@ -171,9 +169,9 @@ absl::StatusOr<const TensorView*> Checkpoint::Take(const std::string& name,
 absl::Status Checkpoint::CheckAllTaken() const {
   for (const auto& [name, entry] : tensors_) {
     if (taken_.count(name) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          entry.file->path(), ": unexpected tensor '", name,
-          "' (not part of an xLSTM model with this config.json)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(entry.file->path(), ": unexpected tensor '", name,
+                       "' (not part of an xLSTM model with this config.json)"));
     }
   }
   return absl::OkStatus();

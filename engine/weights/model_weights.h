@@ -35,24 +35,24 @@ struct FloatTensor {
 
 // One block (HF `backbone.blocks.{i}`). Shapes use the names of docs/xlstm-model.md §2.
 struct BlockWeights {
-  FloatTensor norm_mlstm_weight, norm_mlstm_bias;  // [D]
-  FloatTensor q_weight, q_bias;                    // [QK, D], [QK]
-  FloatTensor k_weight, k_bias;                    // [QK, D], [QK]
-  FloatTensor v_weight, v_bias;                    // [V, D], [V]
-  FloatTensor ogate_weight, ogate_bias;            // [V, D], [V]
-  FloatTensor igate_weight, igate_bias;            // [NH, D], [NH] (bias always present)
-  FloatTensor fgate_weight, fgate_bias;            // [NH, D], [NH] (bias always present)
+  FloatTensor norm_mlstm_weight, norm_mlstm_bias;          // [D]
+  FloatTensor q_weight, q_bias;                            // [QK, D], [QK]
+  FloatTensor k_weight, k_bias;                            // [QK, D], [QK]
+  FloatTensor v_weight, v_bias;                            // [V, D], [V]
+  FloatTensor ogate_weight, ogate_bias;                    // [V, D], [V]
+  FloatTensor igate_weight, igate_bias;                    // [NH, D], [NH] (bias always present)
+  FloatTensor fgate_weight, fgate_bias;                    // [NH, D], [NH] (bias always present)
   FloatTensor multihead_norm_weight, multihead_norm_bias;  // [V]
-  FloatTensor out_proj_weight, out_proj_bias;      // [D, V], [D]
-  FloatTensor norm_ffn_weight, norm_ffn_bias;      // [D]
-  FloatTensor up_gate_weight, up_gate_bias;        // [F, D], [F]
-  FloatTensor up_weight, up_bias;                  // [F, D], [F]
-  FloatTensor down_weight, down_bias;              // [D, F], [D]
+  FloatTensor out_proj_weight, out_proj_bias;              // [D, V], [D]
+  FloatTensor norm_ffn_weight, norm_ffn_bias;              // [D]
+  FloatTensor up_gate_weight, up_gate_bias;                // [F, D], [F]
+  FloatTensor up_weight, up_bias;                          // [F, D], [F]
+  FloatTensor down_weight, down_bias;                      // [D, F], [D]
 };
 
 struct ModelWeights {
   ModelConfig config;
-  FloatTensor embeddings;      // [vocab, D]
+  FloatTensor embeddings;  // [vocab, D]
   std::vector<BlockWeights> blocks;
   FloatTensor out_norm_weight;  // [D] (HF builds out_norm without a bias)
   FloatTensor lm_head;          // [vocab, D]

@@ -7,17 +7,25 @@
 #include <random>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "engine/util/status_macros.h"
 #include "engine/weights/safetensors_writer.h"
 
 namespace xlstm::engine {
 namespace {
 
-enum class Init { kLinear, kEmbedding, kLmHead, kGateWeight, kNormWeight, kIgateBias, kFgateBias,
-                  kBias };
+enum class Init {
+  kLinear,
+  kEmbedding,
+  kLmHead,
+  kGateWeight,
+  kNormWeight,
+  kIgateBias,
+  kFgateBias,
+  kBias
+};
 
 struct RandomTensor {
   TensorSpec spec;
@@ -91,19 +99,33 @@ void Fill(const RandomTensor& t, uint64_t seed, std::vector<float>& values) {
   for (size_t i = 0; i < n; ++i) {
     const float z = normal(rng);
     switch (t.init) {
-      case Init::kLinear: values[i] = z * linear_std; break;
-      case Init::kEmbedding: values[i] = z; break;
-      case Init::kLmHead: values[i] = 6.0f * z * linear_std; break;
-      case Init::kGateWeight: values[i] = 3.0f * z * linear_std; break;
-      case Init::kNormWeight: values[i] = 1.0f + 0.2f * z; break;
+      case Init::kLinear:
+        values[i] = z * linear_std;
+        break;
+      case Init::kEmbedding:
+        values[i] = z;
+        break;
+      case Init::kLmHead:
+        values[i] = 6.0f * z * linear_std;
+        break;
+      case Init::kGateWeight:
+        values[i] = 3.0f * z * linear_std;
+        break;
+      case Init::kNormWeight:
+        values[i] = 1.0f + 0.2f * z;
+        break;
       case Init::kIgateBias:
         // Fused [i | f] bias: the second half is the forget gate's.
         values[i] = absl::EndsWith(t.spec.name, "ifgate_preact.bias") && i >= n / 2
                         ? 2.0f + 2.0f * z
                         : -1.0f + 2.0f * z;
         break;
-      case Init::kFgateBias: values[i] = 2.0f + 2.0f * z; break;
-      case Init::kBias: values[i] = 0.1f * z; break;
+      case Init::kFgateBias:
+        values[i] = 2.0f + 2.0f * z;
+        break;
+      case Init::kBias:
+        values[i] = 0.1f * z;
+        break;
     }
   }
 }
@@ -130,29 +152,32 @@ absl::Status WriteRandomModel(const ModelConfig& config, uint64_t seed, DType dt
   const std::filesystem::path dir(out_dir);
 
   ModelConfig written = config;
-  written.stored_dtype = dtype == DType::kF32 ? "float32" : dtype == DType::kBF16 ? "bfloat16" : "float16";
+  written.stored_dtype = dtype == DType::kF32    ? "float32"
+                         : dtype == DType::kBF16 ? "bfloat16"
+                                                 : "float16";
   XLSTM_RETURN_IF_ERROR(WriteText(dir / "config.json", written.ToJson()));
 
   const std::vector<RandomTensor> tensors = ListTensors(config, dtype);
   std::vector<TensorSpec> specs;
   for (const RandomTensor& t : tensors) specs.push_back(t.spec);
   std::vector<float> values;
-  XLSTM_RETURN_IF_ERROR(WriteSafetensors(
-      (dir / "model.safetensors").string(), specs,
-      [&](size_t index, absl::Span<std::byte> out) {
-        values.resize(out.size() / DTypeSize(dtype));
-        Fill(tensors[index], seed, values);
-        if (dtype == DType::kF32) {
-          std::memcpy(out.data(), values.data(), out.size());
-          return;
-        }
-        for (size_t i = 0; i < values.size(); ++i) {
-          const uint16_t bits = dtype == DType::kBF16 ? FloatToBF16(values[i]) : FloatToF16(values[i]);
-          out[2 * i] = static_cast<std::byte>(bits & 0xff);
-          out[2 * i + 1] = static_cast<std::byte>(bits >> 8);
-        }
-      },
-      {{"format", "pt"}}));
+  XLSTM_RETURN_IF_ERROR(WriteSafetensors((dir / "model.safetensors").string(), specs,
+                                         [&](size_t index, absl::Span<std::byte> out) {
+                                           values.resize(out.size() / DTypeSize(dtype));
+                                           Fill(tensors[index], seed, values);
+                                           if (dtype == DType::kF32) {
+                                             std::memcpy(out.data(), values.data(), out.size());
+                                             return;
+                                           }
+                                           for (size_t i = 0; i < values.size(); ++i) {
+                                             const uint16_t bits = dtype == DType::kBF16
+                                                                       ? FloatToBF16(values[i])
+                                                                       : FloatToF16(values[i]);
+                                             out[2 * i] = static_cast<std::byte>(bits & 0xff);
+                                             out[2 * i + 1] = static_cast<std::byte>(bits >> 8);
+                                           }
+                                         },
+                                         {{"format", "pt"}}));
   return absl::OkStatus();
 }
 

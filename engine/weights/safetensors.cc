@@ -9,10 +9,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::engine {
@@ -44,7 +44,8 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   }
   std::optional<DType> dtype = ParseDType(dtype_it->get<std::string>());
   if (!dtype) {
-    return TensorError(path, name, absl::StrCat("unknown dtype '", dtype_it->get<std::string>(), "'"));
+    return TensorError(path, name,
+                       absl::StrCat("unknown dtype '", dtype_it->get<std::string>(), "'"));
   }
   if (shape_it == entry.end() || !shape_it->is_array()) {
     return TensorError(path, name, "missing or non-array 'shape'");
@@ -53,7 +54,8 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   uint64_t elements = 1;
   for (const Json& dim : *shape_it) {
     if (!dim.is_number_unsigned() && !(dim.is_number_integer() && dim.get<int64_t>() >= 0)) {
-      return TensorError(path, name, absl::StrCat("shape entry ", dim.dump(), " is not a non-negative integer"));
+      return TensorError(
+          path, name, absl::StrCat("shape entry ", dim.dump(), " is not a non-negative integer"));
     }
     const uint64_t d = dim.get<uint64_t>();
     if (d != 0 && elements > (uint64_t{1} << 62) / d) {
@@ -69,19 +71,21 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   const uint64_t begin = (*offsets_it)[0].get<uint64_t>();
   const uint64_t end = (*offsets_it)[1].get<uint64_t>();
   if (begin > end) {
-    return TensorError(path, name, absl::StrCat("data_offsets [", begin, ", ", end, "] are reversed"));
+    return TensorError(path, name,
+                       absl::StrCat("data_offsets [", begin, ", ", end, "] are reversed"));
   }
   if (end > data_size) {
-    return TensorError(path, name,
-                       absl::StrCat("data_offsets end ", end, " is past the data section (", data_size,
-                                    " bytes); the file is truncated or the header is wrong"));
+    return TensorError(
+        path, name,
+        absl::StrCat("data_offsets end ", end, " is past the data section (", data_size,
+                     " bytes); the file is truncated or the header is wrong"));
   }
   const uint64_t expected_bytes = elements * DTypeSize(*dtype);
   if (end - begin != expected_bytes) {
-    return TensorError(path, name,
-                       absl::StrCat("data_offsets cover ", end - begin, " bytes but ",
-                                    DTypeName(*dtype), " ", ShapeToString(shape), " needs ",
-                                    expected_bytes));
+    return TensorError(
+        path, name,
+        absl::StrCat("data_offsets cover ", end - begin, " bytes but ", DTypeName(*dtype), " ",
+                     ShapeToString(shape), " needs ", expected_bytes));
   }
   view->name = name;
   view->dtype = *dtype;
@@ -153,7 +157,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     if (it.key() == "__metadata__") continue;
     TensorView view{};
     uint64_t begin = 0;
-    if (absl::Status s = ParseEntry(path, it.key(), it.value(), data_size, &view, &begin); !s.ok()) {
+    if (absl::Status s = ParseEntry(path, it.key(), it.value(), data_size, &view, &begin);
+        !s.ok()) {
       return s;
     }
     view.data = bytes + data_offset + begin;

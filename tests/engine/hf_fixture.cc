@@ -20,8 +20,7 @@ HfFixture LoadHfFixture(const std::string& case_name) {
   return f;
 }
 
-std::vector<float> HfFixture::Logits(const std::string& name, int64_t* rows,
-                                     int64_t* vocab) const {
+std::vector<float> HfFixture::Logits(const std::string& name, int64_t* rows, int64_t* vocab) const {
   const engine::TensorView* view = logits_file->Find(name);
   EXPECT_NE(view, nullptr) << name;
   if (view == nullptr) return {};

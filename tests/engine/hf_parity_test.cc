@@ -67,9 +67,8 @@ TEST_P(HfParityTest, PrefillThenDecodeStepsMatch) {
   const std::vector<float> reference = fixture_.Logits("logits_steps", &rows, &vocab);
   ASSERT_EQ(prefill_len + rows, ids.size());
   RecurrentState state = model_->NewState();
-  ASSERT_TRUE(model_->Prefill(state, absl::MakeConstSpan(ids).first(prefill_len),
-                              LogitsMode::kNone)
-                  .ok());
+  ASSERT_TRUE(
+      model_->Prefill(state, absl::MakeConstSpan(ids).first(prefill_len), LogitsMode::kNone).ok());
   for (int64_t t = 0; t < rows; ++t) {
     RecurrentState* states[] = {&state};
     auto logits = model_->DecodeStep(states, absl::MakeConstSpan(&ids[prefill_len + t], 1));

@@ -81,13 +81,15 @@ TEST(ModelConfigTest, PythonRoundUpMatchesFloorDivisionSemantics) {
 TEST(ModelConfigTest, RejectsNonObjectsAndBadEos) {
   EXPECT_THAT(std::string(ModelConfig::FromJson("[1]", "c.json").status().message()),
               ::testing::HasSubstr("expected a JSON object"));
-  EXPECT_THAT(std::string(ModelConfig::FromJson(R"({"model_type":"xlstm","eos_token_id":"x"})", "c.json")
-                              .status()
-                              .message()),
-              ::testing::HasSubstr("eos_token_id"));
+  EXPECT_THAT(
+      std::string(ModelConfig::FromJson(R"({"model_type":"xlstm","eos_token_id":"x"})", "c.json")
+                      .status()
+                      .message()),
+      ::testing::HasSubstr("eos_token_id"));
   EXPECT_FALSE(ModelConfig::FromJson(R"({"model_type":"xlstm","norm_eps":-1})", "c.json").ok());
   EXPECT_FALSE(ModelConfig::FromJson(R"({"model_type":"xlstm","gate_soft_cap":0})", "c.json").ok());
-  EXPECT_FALSE(ModelConfig::FromJson(R"({"model_type":"xlstm","hidden_size":1e30})", "c.json").ok());
+  EXPECT_FALSE(
+      ModelConfig::FromJson(R"({"model_type":"xlstm","hidden_size":1e30})", "c.json").ok());
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 #include "engine/weights/safetensors.h"
 #include "engine/weights/safetensors_writer.h"
 #include "gmock/gmock.h"
-#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace xlstm::engine {
 namespace {
@@ -31,7 +31,8 @@ class ModelLoadingTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           ("xlstm_loading_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+           ("xlstm_loading_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
     config_.vocab_size = 32;
     config_.hidden_size = config_.embedding_dim = 64;
@@ -93,16 +94,18 @@ TEST_F(ModelLoadingTest, MissingTensor) {
   WriteTensors(WeightsPath(), tensors);
   const absl::Status s = Load();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(s.message(), AllOf(HasSubstr("missing tensor 'backbone.blocks.0.mlstm_layer.k.weight'"),
-                                 HasSubstr("[32, 64]")));
+  EXPECT_THAT(s.message(),
+              AllOf(HasSubstr("missing tensor 'backbone.blocks.0.mlstm_layer.k.weight'"),
+                    HasSubstr("[32, 64]")));
 }
 
 TEST_F(ModelLoadingTest, UnexpectedTensor) {
   auto tensors = ReadTensors(WeightsPath());
   tensors["backbone.blocks.1.norm_ffn.weight"] = tensors["backbone.blocks.0.norm_ffn.weight"];
   WriteTensors(WeightsPath(), tensors);
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"),
-                                      HasSubstr("unexpected tensor 'backbone.blocks.1.norm_ffn.weight'")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("model.safetensors"),
+                    HasSubstr("unexpected tensor 'backbone.blocks.1.norm_ffn.weight'")));
 }
 
 TEST_F(ModelLoadingTest, WrongShape) {
@@ -110,9 +113,9 @@ TEST_F(ModelLoadingTest, WrongShape) {
   RawTensor& q = tensors["backbone.blocks.0.mlstm_layer.q.weight"];
   q.shape = {64, 32};  // transposed
   WriteTensors(WeightsPath(), tensors);
-  EXPECT_THAT(LoadError(),
-              AllOf(HasSubstr("model.safetensors"), HasSubstr("'backbone.blocks.0.mlstm_layer.q.weight'"),
-                    HasSubstr("has shape [64, 32], expected [32, 64]")));
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"),
+                                 HasSubstr("'backbone.blocks.0.mlstm_layer.q.weight'"),
+                                 HasSubstr("has shape [64, 32], expected [32, 64]")));
 }
 
 TEST_F(ModelLoadingTest, NonFloatDType) {
@@ -121,21 +124,23 @@ TEST_F(ModelLoadingTest, NonFloatDType) {
   norm.dtype = DType::kI32;  // same byte size as F32
   WriteTensors(WeightsPath(), tensors);
   EXPECT_THAT(LoadError(), AllOf(HasSubstr("'backbone.out_norm.weight'"), HasSubstr("dtype I32"),
-                                      HasSubstr("F32, BF16 or F16")));
+                                 HasSubstr("F32, BF16 or F16")));
 }
 
 TEST_F(ModelLoadingTest, UnknownDType) {
-  const std::string header = R"({"backbone.out_norm.weight":{"dtype":"Q4","shape":[64],"data_offsets":[0,256]}})";
+  const std::string header =
+      R"({"backbone.out_norm.weight":{"dtype":"Q4","shape":[64],"data_offsets":[0,256]}})";
   WriteRaw(WeightsPath(), header.size(), header, 256);
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"), HasSubstr("'backbone.out_norm.weight'"),
-                                      HasSubstr("unknown dtype 'Q4'")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("model.safetensors"), HasSubstr("'backbone.out_norm.weight'"),
+                    HasSubstr("unknown dtype 'Q4'")));
 }
 
 TEST_F(ModelLoadingTest, HeaderLengthPastEndOfFile) {
   const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
   WriteRaw(WeightsPath(), 1u << 20, header, 4);
   EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"), HasSubstr("header length 1048576"),
-                                      HasSubstr("exceeds the file")));
+                                 HasSubstr("exceeds the file")));
 }
 
 TEST_F(ModelLoadingTest, HugeHeaderLength) {
@@ -144,14 +149,17 @@ TEST_F(ModelLoadingTest, HugeHeaderLength) {
 }
 
 TEST_F(ModelLoadingTest, OffsetsOutsideTheFile) {
-  const std::string header = R"({"backbone.out_norm.weight":{"dtype":"F32","shape":[64],"data_offsets":[1000,1256]}})";
+  const std::string header =
+      R"({"backbone.out_norm.weight":{"dtype":"F32","shape":[64],"data_offsets":[1000,1256]}})";
   WriteRaw(WeightsPath(), header.size(), header, 256);
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("'backbone.out_norm.weight'"),
-                                      HasSubstr("data_offsets end 1256 is past the data section (256 bytes)")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("'backbone.out_norm.weight'"),
+                    HasSubstr("data_offsets end 1256 is past the data section (256 bytes)")));
 }
 
 TEST_F(ModelLoadingTest, OffsetsThatDisagreeWithTheShape) {
-  const std::string header = R"({"backbone.out_norm.weight":{"dtype":"F32","shape":[64],"data_offsets":[0,200]}})";
+  const std::string header =
+      R"({"backbone.out_norm.weight":{"dtype":"F32","shape":[64],"data_offsets":[0,200]}})";
   WriteRaw(WeightsPath(), header.size(), header, 256);
   EXPECT_THAT(LoadError(), HasSubstr("data_offsets cover 200 bytes but F32 [64] needs 256"));
 }
@@ -166,8 +174,8 @@ TEST_F(ModelLoadingTest, OverlappingTensors) {
 TEST_F(ModelLoadingTest, TruncatedFile) {
   const auto size = fs::file_size(WeightsPath());
   fs::resize_file(WeightsPath(), size - 100);
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"), HasSubstr("is past the data section"),
-                                      HasSubstr("truncated")));
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"),
+                                 HasSubstr("is past the data section"), HasSubstr("truncated")));
 }
 
 TEST_F(ModelLoadingTest, FileShorterThanTheLengthPrefix) {
@@ -178,7 +186,8 @@ TEST_F(ModelLoadingTest, FileShorterThanTheLengthPrefix) {
 TEST_F(ModelLoadingTest, HeaderIsNotJson) {
   const std::string header = "{not json";
   WriteRaw(WeightsPath(), header.size(), header, 0);
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"), HasSubstr("header is not valid JSON")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("model.safetensors"), HasSubstr("header is not valid JSON")));
 }
 
 TEST_F(ModelLoadingTest, ConfigIsNotJson) {
@@ -188,7 +197,8 @@ TEST_F(ModelLoadingTest, ConfigIsNotJson) {
 
 TEST_F(ModelLoadingTest, UnsupportedModelType) {
   WriteConfig(R"({"model_type": "llama", "hidden_size": 64})");
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("config.json"), HasSubstr("unsupported model_type 'llama'")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("config.json"), HasSubstr("unsupported model_type 'llama'")));
   WriteConfig(R"({"hidden_size": 64})");
   EXPECT_THAT(LoadError(), HasSubstr("missing field 'model_type'"));
 }
@@ -198,12 +208,14 @@ TEST_F(ModelLoadingTest, HeadsThatDoNotDivideTheDims) {
   c.num_heads = 3;
   WriteConfig(c.ToJson());
   EXPECT_THAT(LoadError(), AllOf(HasSubstr("config.json"), HasSubstr("qk_dim"),
-                                      HasSubstr("32 is not divisible by num_heads = 3")));
+                                 HasSubstr("32 is not divisible by num_heads = 3")));
   c = config_;
   c.qk_dim_factor = 0.25;  // qk_dim 16 divides 2 heads, v_dim 64
   c.v_dim_factor = 0.3;    // int(64 * 0.3) = 19, odd
   WriteConfig(c.ToJson());
-  EXPECT_THAT(LoadError(), HasSubstr("v_dim = int(hidden_size * v_dim_factor) = 19 is not divisible by num_heads = 2"));
+  EXPECT_THAT(
+      LoadError(),
+      HasSubstr("v_dim = int(hidden_size * v_dim_factor) = 19 is not divisible by num_heads = 2"));
 }
 
 TEST_F(ModelLoadingTest, FieldOfTheWrongType) {
@@ -212,7 +224,8 @@ TEST_F(ModelLoadingTest, FieldOfTheWrongType) {
   WriteConfig(R"({"model_type": "xlstm", "use_bias": 1})");
   EXPECT_THAT(LoadError(), HasSubstr("field 'use_bias' must be true or false"));
   WriteConfig(R"({"model_type": "xlstm", "weight_mode": "packed"})");
-  EXPECT_THAT(LoadError(), HasSubstr("field 'weight_mode' is 'packed', expected one of: single, fused"));
+  EXPECT_THAT(LoadError(),
+              HasSubstr("field 'weight_mode' is 'packed', expected one of: single, fused"));
   WriteConfig(R"({"model_type": "xlstm", "num_heads": 0})");
   EXPECT_THAT(LoadError(), HasSubstr("field 'num_heads' is 0, must be in [1, 4096]"));
 }
@@ -228,11 +241,13 @@ TEST_F(ModelLoadingTest, ConfigThatDisagreesWithTheWeights) {
   ModelConfig c = config_;
   c.vocab_size = 33;
   WriteConfig(c.ToJson());
-  EXPECT_THAT(LoadError(), HasSubstr("'backbone.embeddings.weight' has shape [32, 64], expected [33, 64]"));
+  EXPECT_THAT(LoadError(),
+              HasSubstr("'backbone.embeddings.weight' has shape [32, 64], expected [33, 64]"));
   c = config_;
   c.weight_mode = WeightMode::kFused;
   WriteConfig(c.ToJson());
-  EXPECT_THAT(LoadError(), HasSubstr("missing tensor 'backbone.blocks.0.mlstm_layer.qkv_opreact.weight'"));
+  EXPECT_THAT(LoadError(),
+              HasSubstr("missing tensor 'backbone.blocks.0.mlstm_layer.qkv_opreact.weight'"));
 }
 
 TEST_F(ModelLoadingTest, MissingFiles) {
@@ -263,9 +278,12 @@ TEST_F(ModelLoadingTest, ShardedIndexErrors) {
   ASSERT_TRUE(Load().ok()) << Load();
 
   write_index({{"backbone.out_norm.weight", "model-00001-of-00002.safetensors"}});
-  EXPECT_THAT(LoadError(), HasSubstr("lists tensor 'backbone.out_norm.weight' in model-00001-of-00002.safetensors, but that shard does not contain it"));
+  EXPECT_THAT(LoadError(),
+              HasSubstr("lists tensor 'backbone.out_norm.weight' in "
+                        "model-00001-of-00002.safetensors, but that shard does not contain it"));
   write_index({{"backbone.out_norm.weight", "model-00003-of-00002.safetensors"}});
-  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model-00003-of-00002.safetensors"), HasSubstr("cannot open")));
+  EXPECT_THAT(LoadError(),
+              AllOf(HasSubstr("model-00003-of-00002.safetensors"), HasSubstr("cannot open")));
   write_index({{"backbone.out_norm.weight", "../../etc/passwd"}});
   EXPECT_THAT(LoadError(), HasSubstr("must be a file name in the model directory"));
   std::ofstream(dir_ / "model.safetensors.index.json", std::ios::trunc) << "{\"weight_map\": 3}";

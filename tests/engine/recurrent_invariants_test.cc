@@ -86,10 +86,12 @@ TEST_F(RecurrentInvariantsTest, BatchOfDifferentLengthsEqualsOneAtATimeBitForBit
   // All prompts in one batch, then all chunks in one batch.
   std::vector<RecurrentState> states(prompts.size(), model_->NewState());
   std::vector<SequenceChunk> batch;
-  for (size_t i = 0; i < prompts.size(); ++i) batch.push_back({&states[i], prompts[i], LogitsMode::kNone});
+  for (size_t i = 0; i < prompts.size(); ++i)
+    batch.push_back({&states[i], prompts[i], LogitsMode::kNone});
   ASSERT_TRUE(model_->Forward(batch).ok());
   batch.clear();
-  for (size_t i = 0; i < prompts.size(); ++i) batch.push_back({&states[i], chunks[i], LogitsMode::kAll});
+  for (size_t i = 0; i < prompts.size(); ++i)
+    batch.push_back({&states[i], chunks[i], LogitsMode::kAll});
   auto batched = model_->Forward(batch);
   ASSERT_TRUE(batched.ok());
 

@@ -22,7 +22,8 @@ TEST(SamplerTest, SameSeedAndStepGiveTheSameToken) {
   SamplingParams p;
   p.seed = 42;
   Sampler a(p), b(p);
-  for (uint64_t step = 0; step < 50; ++step) EXPECT_EQ(a.Sample(kLogits, step), b.Sample(kLogits, step));
+  for (uint64_t step = 0; step < 50; ++step)
+    EXPECT_EQ(a.Sample(kLogits, step), b.Sample(kLogits, step));
 }
 
 TEST(SamplerTest, FrequenciesFollowTheSoftmax) {

@@ -43,9 +43,9 @@ class XlstmRunCliTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(XlstmRunCliTest, GreedyGenerateMatchesHuggingFace) {
   const testing::HfFixture f = testing::LoadHfFixture(GetParam());
   const auto& gen = f.meta.at("generate");
-  const CommandResult r = RunCli("generate --model " + f.dir + " --ids " + Ids(gen.at("prompt")) +
-                                 " --max-new-tokens " + std::to_string(gen.at("max_new_tokens").get<int>()) +
-                                 " --greedy --json");
+  const CommandResult r = RunCli(
+      "generate --model " + f.dir + " --ids " + Ids(gen.at("prompt")) + " --max-new-tokens " +
+      std::to_string(gen.at("max_new_tokens").get<int>()) + " --greedy --json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(nlohmann::json::parse(r.out).at("ids"), gen.at("ids"));
 }
@@ -53,15 +53,17 @@ TEST_P(XlstmRunCliTest, GreedyGenerateMatchesHuggingFace) {
 TEST_P(XlstmRunCliTest, ScoreMatchesHuggingFace) {
   const testing::HfFixture f = testing::LoadHfFixture(GetParam());
   for (const auto& item : f.meta.at("score")) {
-    const CommandResult r = RunCli("score --model " + f.dir + " --context-ids " + Ids(item.at("context")) +
-                                   " --continuation-ids " + Ids(item.at("continuation")) + " --json");
+    const CommandResult r =
+        RunCli("score --model " + f.dir + " --context-ids " + Ids(item.at("context")) +
+               " --continuation-ids " + Ids(item.at("continuation")) + " --json");
     ASSERT_EQ(r.exit_code, 0) << r.out;
     const nlohmann::json out = nlohmann::json::parse(r.out);
     EXPECT_EQ(out.at("is_greedy"), item.at("is_greedy"));
     ASSERT_EQ(out.at("logprobs").size(), item.at("continuation").size());
     if (item.contains("logprobs")) {
       for (size_t i = 0; i < item.at("logprobs").size(); ++i) {
-        EXPECT_NEAR(out.at("logprobs")[i].get<double>(), item.at("logprobs")[i].get<double>(), 1e-3);
+        EXPECT_NEAR(out.at("logprobs")[i].get<double>(), item.at("logprobs")[i].get<double>(),
+                    1e-3);
       }
       EXPECT_NEAR(out.at("sum").get<double>(), item.at("sum").get<double>(), 1e-2);
     }
@@ -97,25 +99,33 @@ TEST(XlstmRunCliInitRandomTest, WritesALoadableModelAndSamplingIsSeeded) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string config = dir + "/in.json";
-  std::ofstream(config) << R"({"vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2, "num_heads": 2})";
-  CommandResult r = RunCli("init-random --config " + config + " --seed 3 --out " + dir + "/model --dtype bfloat16");
+  std::ofstream(config)
+      << R"({"vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2, "num_heads": 2})";
+  CommandResult r = RunCli("init-random --config " + config + " --seed 3 --out " + dir +
+                           "/model --dtype bfloat16");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir + "/model/model.safetensors"));
-  const std::string sample = "generate --model " + dir + "/model --ids 1,2,3 --max-new-tokens 10 "
-                             "--temperature 0.8 --top-k 20 --top-p 0.9 --seed 11 --ignore-eos --json";
+  const std::string sample =
+      "generate --model " + dir +
+      "/model --ids 1,2,3 --max-new-tokens 10 "
+      "--temperature 0.8 --top-k 20 --top-p 0.9 --seed 11 --ignore-eos --json";
   const CommandResult a = RunCli(sample), b = RunCli(sample);
   ASSERT_EQ(a.exit_code, 0) << a.out;
   EXPECT_EQ(a.out, b.out);
   EXPECT_EQ(nlohmann::json::parse(a.out).at("ids").size(), 10u);
   // Greedy generation stops after emitting the EOS token (HF generate()), unless --ignore-eos.
-  const std::string greedy = "generate --model " + dir + "/model --ids 1,2,3 --max-new-tokens 8 --greedy --json";
-  const std::vector<int32_t> free_run =
-      nlohmann::json::parse(RunCli(greedy + " --ignore-eos").out).at("ids").get<std::vector<int32_t>>();
+  const std::string greedy =
+      "generate --model " + dir + "/model --ids 1,2,3 --max-new-tokens 8 --greedy --json";
+  const std::vector<int32_t> free_run = nlohmann::json::parse(RunCli(greedy + " --ignore-eos").out)
+                                            .at("ids")
+                                            .get<std::vector<int32_t>>();
   ASSERT_EQ(free_run.size(), 8u);
-  std::ofstream(dir + "/model/generation_config.json") << nlohmann::json{{"eos_token_id", {free_run[2]}}}.dump();
+  std::ofstream(dir + "/model/generation_config.json")
+      << nlohmann::json{{"eos_token_id", {free_run[2]}}}.dump();
   const std::vector<int32_t> stopped =
       nlohmann::json::parse(RunCli(greedy).out).at("ids").get<std::vector<int32_t>>();
-  const size_t first_eos = std::find(free_run.begin(), free_run.end(), free_run[2]) - free_run.begin();
+  const size_t first_eos =
+      std::find(free_run.begin(), free_run.end(), free_run[2]) - free_run.begin();
   EXPECT_EQ(stopped, std::vector<int32_t>(free_run.begin(), free_run.begin() + first_eos + 1));
 
   std::ofstream(config) << R"({"hidden_size": 64, "num_heads": 3})";
@@ -129,10 +139,12 @@ TEST(XlstmRunCliTextTest, PromptTextEqualsItsTokenIdsWithBos) {
   const std::string dir = ::testing::TempDir() + "/xlstm_text_cli";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/in.json") << R"({"vocab_size": 50304, "hidden_size": 64, "num_hidden_layers": 1, "num_heads": 2})";
-  const std::string tokenizer = std::string(XLSTM_TEST_DATA_DIR) + "/tokenizers/gpt-neox-20b/tokenizer.json";
-  CommandResult r = RunCli("init-random --config " + dir + "/in.json --dtype bfloat16 --out " + dir +
-                           "/model --tokenizer " + tokenizer);
+  std::ofstream(dir + "/in.json")
+      << R"({"vocab_size": 50304, "hidden_size": 64, "num_hidden_layers": 1, "num_heads": 2})";
+  const std::string tokenizer =
+      std::string(XLSTM_TEST_DATA_DIR) + "/tokenizers/gpt-neox-20b/tokenizer.json";
+  CommandResult r = RunCli("init-random --config " + dir + "/in.json --dtype bfloat16 --out " +
+                           dir + "/model --tokenizer " + tokenizer);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const std::string model = " --model " + dir + "/model";
 

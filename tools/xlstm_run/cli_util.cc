@@ -3,11 +3,11 @@
 #include <charconv>
 #include <cstdio>
 
-#include "absl/strings/string_view.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "tools/xlstm_run/flags.h"
 
 namespace xlstm::run {
@@ -25,7 +25,8 @@ absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view flag, absl::s
     auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
     if (part.empty() || ec != std::errc() || end != part.data() + part.size() || value < 0 ||
         value > INT32_MAX) {
-      return FlagError(flag, absl::StrCat("'", part, "' is not a token id (a non-negative integer)"));
+      return FlagError(flag,
+                       absl::StrCat("'", part, "' is not a token id (a non-negative integer)"));
     }
     ids.push_back(static_cast<int32_t>(value));
   }
@@ -35,8 +36,8 @@ absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view flag, absl::s
 absl::StatusOr<std::unique_ptr<engine::CpuModel>> LoadModelFromFlags() {
   const std::string backend = absl::GetFlag(FLAGS_backend);
   if (backend != "cpu" && backend != "auto") {
-    return FlagError("backend", absl::StrCat("'", backend,
-                                             "' is not available in xlstm-run; use cpu or auto"));
+    return FlagError(
+        "backend", absl::StrCat("'", backend, "' is not available in xlstm-run; use cpu or auto"));
   }
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) return FlagError("model", "is required (a model directory)");
@@ -61,8 +62,8 @@ absl::StatusOr<std::string> DecodeForOutput(const tokenizer::Tokenizer& tokenize
 int ReportError(absl::string_view command, const absl::Status& status) {
   std::fprintf(stderr, "xlstm-run %.*s: %.*s\n", static_cast<int>(command.size()), command.data(),
                static_cast<int>(status.message().size()), status.message().data());
-  const bool usage = status.code() == absl::StatusCode::kInvalidArgument &&
-                     status.message().substr(0, 2) == "--";
+  const bool usage =
+      status.code() == absl::StatusCode::kInvalidArgument && status.message().substr(0, 2) == "--";
   return usage ? 2 : 1;
 }
 

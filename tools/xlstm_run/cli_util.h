@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/cpu/cpu_model.h"
 #include "engine/tokenizer/tokenizer_files.h"
 

@@ -9,7 +9,8 @@ ABSL_FLAG(bool, json, false, "Print machine-readable JSON");
 ABSL_FLAG(std::string, ids, "", "Comma-separated token ids, e.g. 5,17,9");
 ABSL_FLAG(std::string, prompt, "", "Prompt text (needs tokenizer.json in the model directory)");
 ABSL_FLAG(int32_t, max_new_tokens, 16, "Number of tokens to generate (at most)");
-ABSL_FLAG(bool, greedy, false, "Pick the most likely token at every step (same as --temperature 0)");
+ABSL_FLAG(bool, greedy, false,
+          "Pick the most likely token at every step (same as --temperature 0)");
 ABSL_FLAG(double, temperature, 1.0, "Sampling temperature; 0 means greedy");
 ABSL_FLAG(int32_t, top_k, 0, "Keep only the k most likely tokens (0: all)");
 ABSL_FLAG(double, top_p, 1.0, "Nucleus sampling: keep the smallest set with this much probability");

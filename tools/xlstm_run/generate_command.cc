@@ -44,7 +44,8 @@ absl::Status Generate() {
     // The model was trained with BOS in front (tokenizer_config's add_bos_token, default on).
     XLSTM_ASSIGN_OR_RETURN(prompt, tok->EncodePrompt(prompt_text));
   }
-  if (prompt.empty()) return FlagError("ids", "is required: at least one prompt token id (or --prompt)");
+  if (prompt.empty())
+    return FlagError("ids", "is required: at least one prompt token id (or --prompt)");
   const int32_t max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   if (max_new_tokens < 0 || max_new_tokens > kMaxNewTokensLimit) {
     return FlagError("max-new-tokens",

@@ -57,8 +57,8 @@ absl::Status InitRandom() {
     std::filesystem::copy_file(tokenizer, std::filesystem::path(out_dir) / "tokenizer.json",
                                std::filesystem::copy_options::overwrite_existing, ec);
     if (ec) {
-      return absl::NotFoundError(absl::StrCat("--tokenizer: cannot copy ", tokenizer, ": ",
-                                              ec.message()));
+      return absl::NotFoundError(
+          absl::StrCat("--tokenizer: cannot copy ", tokenizer, ": ", ec.message()));
     }
   }
   std::fprintf(stderr, "wrote %s (%lld blocks, hidden %lld, vocab %lld)\n", out_dir.c_str(),

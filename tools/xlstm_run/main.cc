@@ -81,8 +81,8 @@ struct Command {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   const std::vector<Command> commands = {
-      {"generate", xlstm::run::RunGenerate},       {"score", xlstm::run::RunScore},
-      {"init-random", xlstm::run::RunInitRandom},  {"tokenize", xlstm::run::RunTokenize},
+      {"generate", xlstm::run::RunGenerate},      {"score", xlstm::run::RunScore},
+      {"init-random", xlstm::run::RunInitRandom}, {"tokenize", xlstm::run::RunTokenize},
       {"detokenize", xlstm::run::RunDetokenize},
   };
   if (argc < 2 || argv[1][0] == '-') {

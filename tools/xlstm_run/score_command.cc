@@ -39,12 +39,13 @@ absl::Status Score() {
   if (continuation.empty()) return FlagError("continuation-ids", "needs at least one token");
   XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<engine::CpuModel> model, LoadModelFromFlags());
   const int64_t vocab = model->config().vocab_size;
-  for (auto [flag, ids] : {std::pair<const char*, const std::vector<int32_t>*>{"context-ids", &context},
-                           {"continuation-ids", &continuation}}) {
+  for (auto [flag, ids] :
+       {std::pair<const char*, const std::vector<int32_t>*>{"context-ids", &context},
+        {"continuation-ids", &continuation}}) {
     for (int32_t id : *ids) {
       if (id >= vocab) {
-        return FlagError(flag, absl::StrCat("token id ", id, " is outside the vocabulary [0, ",
-                                            vocab, ")"));
+        return FlagError(
+            flag, absl::StrCat("token id ", id, " is outside the vocabulary [0, ", vocab, ")"));
       }
     }
   }
@@ -53,8 +54,10 @@ absl::Status Score() {
   // context's last token through the continuation's second-to-last.
   engine::RecurrentState state = model->NewState();
   if (context.size() > 1) {
-    XLSTM_RETURN_IF_ERROR(model->Prefill(state, absl::MakeConstSpan(context).first(context.size() - 1),
-                                         engine::LogitsMode::kNone)
+    XLSTM_RETURN_IF_ERROR(model
+                              ->Prefill(state,
+                                        absl::MakeConstSpan(context).first(context.size() - 1),
+                                        engine::LogitsMode::kNone)
                               .status());
   }
   std::vector<int32_t> scored = {context.back()};
