@@ -1,0 +1,85 @@
+// Collects a request's callbacks (which run on the engine thread) for a test thread to wait on.
+#ifndef XLSTM_TESTS_SERVING_COLLECTOR_H_
+#define XLSTM_TESTS_SERVING_COLLECTOR_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/serving/request.h"
+
+namespace xlstm::engine::testing {
+
+struct GenerateCollector {
+  absl::Mutex mu;
+  std::vector<SampleUpdate> updates ABSL_GUARDED_BY(mu);
+  std::optional<GenerateDone> done ABSL_GUARDED_BY(mu);
+
+  void Attach(GenerateRequest& r) {
+    r.on_update = [this](SampleUpdate u) {
+      absl::MutexLock lock(&mu);
+      updates.push_back(std::move(u));
+    };
+    r.on_done = [this](GenerateDone d) {
+      absl::MutexLock lock(&mu);
+      done = std::move(d);
+    };
+  }
+  // Waits for on_done; false on timeout.
+  bool Wait(absl::Duration timeout = absl::Seconds(20)) {
+    absl::MutexLock lock(&mu);
+    return mu.AwaitWithTimeout(absl::Condition(
+                                   +[](std::optional<GenerateDone>* d) { return d->has_value(); },
+                                   &done),
+                               timeout);
+  }
+  std::vector<int32_t> Ids(int32_t sample = 0) {
+    absl::MutexLock lock(&mu);
+    std::vector<int32_t> ids;
+    for (const SampleUpdate& u : updates) {
+      if (u.sample != sample) continue;
+      for (const GeneratedToken& t : u.tokens) ids.push_back(t.id);
+    }
+    return ids;
+  }
+  std::string Text(int32_t sample = 0) {
+    absl::MutexLock lock(&mu);
+    std::string text;
+    for (const SampleUpdate& u : updates) {
+      if (u.sample == sample) text += u.text;
+    }
+    return text;
+  }
+  GenerateDone Done() {
+    absl::MutexLock lock(&mu);
+    return *done;
+  }
+};
+
+struct ScoreCollector {
+  absl::Mutex mu;
+  std::optional<ScoreDone> done ABSL_GUARDED_BY(mu);
+  void Attach(ScoreRequest& r) {
+    r.on_done = [this](ScoreDone d) {
+      absl::MutexLock lock(&mu);
+      done = std::move(d);
+    };
+  }
+  bool Wait(absl::Duration timeout = absl::Seconds(20)) {
+    absl::MutexLock lock(&mu);
+    return mu.AwaitWithTimeout(
+        absl::Condition(+[](std::optional<ScoreDone>* d) { return d->has_value(); }, &done),
+        timeout);
+  }
+  ScoreDone Done() {
+    absl::MutexLock lock(&mu);
+    return *done;
+  }
+};
+
+}  // namespace xlstm::engine::testing
+
+#endif  // XLSTM_TESTS_SERVING_COLLECTOR_H_
