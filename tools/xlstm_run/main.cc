@@ -17,19 +17,6 @@
 #include "absl/strings/str_replace.h"
 #include "tools/xlstm_run/commands.h"
 
-namespace xlstm::run {
-#ifndef XLSTM_RUN_HAVE_TOKENIZER
-int RunTokenize() {
-  std::fprintf(stderr, "xlstm-run tokenize: this build has no tokenizer\n");
-  return 1;
-}
-int RunDetokenize() {
-  std::fprintf(stderr, "xlstm-run detokenize: this build has no tokenizer\n");
-  return 1;
-}
-#endif
-}  // namespace xlstm::run
-
 namespace {
 
 // absl flag names are C++ identifiers, but the documented spelling is --max-new-tokens. Rewrites
