@@ -1,0 +1,261 @@
+// xlstm-client: command-line client of xlstm-server.
+//
+//   xlstm-client --target HOST:PORT generate --ids 5,17,9 --max-new-tokens 24 --greedy --json
+//   xlstm-client --target HOST:PORT generate --prompt "Hello" --stream
+//   xlstm-client --target HOST:PORT score --context-ids 5 --continuation-ids 17,9,4 --json
+//   xlstm-client --target HOST:PORT tokenize --prompt "Hello"
+//   xlstm-client --target HOST:PORT info | health
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "client/flag_names.h"
+#include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
+#include "xlstm/v1/inference.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server HOST:PORT");
+ABSL_FLAG(std::string, ids, "", "prompt token ids, comma-separated");
+ABSL_FLAG(std::string, prompt, "", "prompt text");
+ABSL_FLAG(int32_t, max_new_tokens, 0, "0: the server default");
+ABSL_FLAG(int32_t, min_new_tokens, 0, "");
+ABSL_FLAG(bool, greedy, false, "temperature 0");
+ABSL_FLAG(double, temperature, 1.0, "");
+ABSL_FLAG(int32_t, top_k, 0, "");
+ABSL_FLAG(double, top_p, 1.0, "");
+ABSL_FLAG(double, min_p, 0.0, "");
+ABSL_FLAG(double, repetition_penalty, 1.0, "");
+ABSL_FLAG(int64_t, seed, -1, "-1: server picks");
+ABSL_FLAG(int32_t, n, 1, "parallel samples");
+ABSL_FLAG(bool, ignore_eos, false, "");
+ABSL_FLAG(std::vector<std::string>, stop, {}, "stop strings, comma-separated");
+ABSL_FLAG(bool, logprobs, false, "");
+ABSL_FLAG(int32_t, top_logprobs, 0, "");
+ABSL_FLAG(bool, stream, false, "print each stream message");
+ABSL_FLAG(bool, json, false, "JSON output");
+ABSL_FLAG(int64_t, deadline_ms, 0, "0: none");
+ABSL_FLAG(std::string, context_ids, "", "score: context ids");
+ABSL_FLAG(std::string, continuation_ids, "", "score: continuation ids");
+ABSL_FLAG(std::string, context, "", "score: context text");
+ABSL_FLAG(std::string, continuation, "", "score: continuation text");
+ABSL_FLAG(std::string, service, "", "health: service name");
+
+namespace {
+
+using xlstm::v1::Inference;
+
+bool ParseIds(const std::string& s, std::vector<int32_t>* out) {
+  for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    int32_t v;
+    if (!absl::SimpleAtoi(part, &v)) return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+void SetDeadline(grpc::ClientContext& ctx) {
+  if (absl::GetFlag(FLAGS_deadline_ms) > 0) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
+  }
+}
+
+int Fail(const grpc::Status& s) {
+  std::fprintf(stderr, "xlstm-client: %d %s\n", static_cast<int>(s.error_code()),
+               s.error_message().c_str());
+  return 1;
+}
+
+const char* ReasonName(xlstm::v1::FinishReason r) {
+  switch (r) {
+    case xlstm::v1::FINISH_REASON_LENGTH: return "length";
+    case xlstm::v1::FINISH_REASON_STOP_SEQUENCE: return "stop_sequence";
+    case xlstm::v1::FINISH_REASON_EOS_TOKEN: return "eos_token";
+    case xlstm::v1::FINISH_REASON_CANCELLED: return "cancelled";
+    default: return "";
+  }
+}
+
+int Generate(Inference::Stub& stub) {
+  xlstm::v1::GenerateRequest req;
+  if (!absl::GetFlag(FLAGS_prompt).empty()) {
+    req.set_text(absl::GetFlag(FLAGS_prompt));
+    req.set_add_special_tokens(true);
+  } else {
+    std::vector<int32_t> ids;
+    if (!ParseIds(absl::GetFlag(FLAGS_ids), &ids)) {
+      std::fprintf(stderr, "xlstm-client: --ids: expected comma-separated integers\n");
+      return 2;
+    }
+    req.mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+  }
+  auto* s = req.mutable_sampling();
+  s->set_temperature(absl::GetFlag(FLAGS_greedy) ? 0.f : absl::GetFlag(FLAGS_temperature));
+  s->set_top_k(absl::GetFlag(FLAGS_top_k));
+  s->set_top_p(absl::GetFlag(FLAGS_top_p));
+  s->set_min_p(absl::GetFlag(FLAGS_min_p));
+  s->set_repetition_penalty(absl::GetFlag(FLAGS_repetition_penalty));
+  if (absl::GetFlag(FLAGS_seed) >= 0) s->set_seed(absl::GetFlag(FLAGS_seed));
+  auto* st = req.mutable_stopping();
+  st->set_max_new_tokens(absl::GetFlag(FLAGS_max_new_tokens));
+  st->set_min_new_tokens(absl::GetFlag(FLAGS_min_new_tokens));
+  st->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
+  for (const std::string& stop : absl::GetFlag(FLAGS_stop)) st->add_stop(stop);
+  req.set_n(absl::GetFlag(FLAGS_n));
+  req.set_logprobs(absl::GetFlag(FLAGS_logprobs));
+  req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  auto reader = stub.Generate(&ctx, req);
+  xlstm::v1::GenerateResponse msg;
+  std::vector<int32_t> ids;
+  std::vector<double> logprobs;
+  std::string text, reason;
+  const bool stream = absl::GetFlag(FLAGS_stream), json = absl::GetFlag(FLAGS_json);
+  while (reader->Read(&msg)) {
+    std::vector<int32_t> step;
+    for (const auto& t : msg.tokens()) {
+      step.push_back(t.id());
+      if (msg.index() == 0) {
+        ids.push_back(t.id());
+        logprobs.push_back(t.logprob());
+      }
+    }
+    if (msg.index() == 0) text += msg.text();
+    if (msg.final()) reason = ReasonName(msg.finish_reason());
+    if (stream && json) {
+      nlohmann::json j = {{"index", msg.index()}, {"ids", step}, {"text", msg.text()}};
+      if (msg.finish_reason() != 0) j["finish_reason"] = ReasonName(msg.finish_reason());
+      if (msg.final()) {
+        j["final"] = true;
+        j["usage"] = {{"prompt_tokens", msg.usage().prompt_tokens()},
+                      {"generated_tokens", msg.usage().generated_tokens()}};
+        j["timings"] = {{"queue_seconds", msg.timings().queue_seconds()},
+                        {"time_to_first_token_seconds", msg.timings().time_to_first_token_seconds()},
+                        {"total_seconds", msg.timings().total_seconds()}};
+      }
+      std::printf("%s\n", j.dump().c_str());
+      std::fflush(stdout);
+    } else if (stream) {
+      std::printf("%s", msg.text().empty() && !step.empty() ? "" : msg.text().c_str());
+      std::fflush(stdout);
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return Fail(status);
+  if (json && !stream) {
+    nlohmann::json j = {{"ids", ids}, {"text", text}, {"finish_reason", reason}};
+    if (absl::GetFlag(FLAGS_logprobs)) j["logprobs"] = logprobs;
+    std::printf("%s\n", j.dump().c_str());
+  } else if (!json) {
+    if (stream) std::printf("\n");
+    else std::printf("%s\n", text.c_str());
+    std::string joined;
+    for (size_t i = 0; i < ids.size(); ++i) joined += (i ? "," : "") + std::to_string(ids[i]);
+    std::printf("ids: %s\nfinish_reason: %s\n", joined.c_str(), reason.c_str());
+  }
+  return 0;
+}
+
+int Score(Inference::Stub& stub) {
+  xlstm::v1::ScoreRequest req;
+  auto* item = req.add_items();
+  std::vector<int32_t> ctx_ids, cont_ids;
+  if (!absl::GetFlag(FLAGS_context).empty()) {
+    item->set_context_text(absl::GetFlag(FLAGS_context));
+    req.set_add_special_tokens(true);
+  } else if (ParseIds(absl::GetFlag(FLAGS_context_ids), &ctx_ids)) {
+    item->mutable_context_ids()->mutable_ids()->Add(ctx_ids.begin(), ctx_ids.end());
+  }
+  if (!absl::GetFlag(FLAGS_continuation).empty()) {
+    item->add_continuation_texts(absl::GetFlag(FLAGS_continuation));
+  } else if (ParseIds(absl::GetFlag(FLAGS_continuation_ids), &cont_ids)) {
+    item->add_continuation_ids()->mutable_ids()->Add(cont_ids.begin(), cont_ids.end());
+  }
+  req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  xlstm::v1::ScoreResponse resp;
+  grpc::Status status = stub.Score(&ctx, req, &resp);
+  if (!status.ok()) return Fail(status);
+  const auto& c = resp.items(0).continuations(0);
+  std::vector<double> lps(c.logprobs().begin(), c.logprobs().end());
+  if (absl::GetFlag(FLAGS_json)) {
+    nlohmann::json j = {{"logprobs", lps}, {"sum", c.sum()}, {"is_greedy", c.is_greedy()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    for (int i = 0; i < c.ids_size(); ++i) std::printf("%d\t%.6f\n", c.ids(i), c.logprobs(i));
+    std::printf("sum\t%.6f\nis_greedy\t%s\n", c.sum(), c.is_greedy() ? "true" : "false");
+  }
+  return 0;
+}
+
+int Tokenize(Inference::Stub& stub) {
+  xlstm::v1::TokenizeRequest req;
+  req.set_text(absl::GetFlag(FLAGS_prompt));
+  grpc::ClientContext ctx;
+  xlstm::v1::TokenizeResponse resp;
+  grpc::Status status = stub.Tokenize(&ctx, req, &resp);
+  if (!status.ok()) return Fail(status);
+  std::vector<int32_t> ids(resp.ids().begin(), resp.ids().end());
+  std::printf("%s\n", nlohmann::json({{"ids", ids}}).dump().c_str());
+  return 0;
+}
+
+int Info(Inference::Stub& stub) {
+  grpc::ClientContext ctx;
+  xlstm::v1::GetModelInfoResponse resp;
+  grpc::Status status = stub.GetModelInfo(&ctx, {}, &resp);
+  if (!status.ok()) return Fail(status);
+  nlohmann::json j = {{"backend", resp.backend()},       {"num_slots", resp.num_slots()},
+                      {"slots_used", resp.slots_used()}, {"vocab_size", resp.vocab_size()},
+                      {"has_tokenizer", resp.has_tokenizer()},
+                      {"model_dir", resp.model_dir()},
+                      {"max_prompt_tokens", resp.limits().max_prompt_tokens()},
+                      {"max_new_tokens", resp.limits().max_new_tokens()},
+                      {"max_queue", resp.limits().max_queue()}};
+  std::printf("%s\n", j.dump(2).c_str());
+  return 0;
+}
+
+int Health(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(absl::GetFlag(FLAGS_service));
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status status = stub->Check(&ctx, req, &resp);
+  if (!status.ok()) return Fail(status);
+  const bool serving = resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  std::printf("%s\n", serving ? "SERVING" : "NOT_SERVING");
+  return serving ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1);
+  if (positional.size() != 1) {
+    std::fprintf(stderr, "usage: xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]\n");
+    return 2;
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = Inference::NewStub(channel);
+  const std::string& cmd = positional[0];
+  if (cmd == "generate") return Generate(*stub);
+  if (cmd == "score") return Score(*stub);
+  if (cmd == "tokenize") return Tokenize(*stub);
+  if (cmd == "info") return Info(*stub);
+  if (cmd == "health") return Health(channel);
+  std::fprintf(stderr, "xlstm-client: unknown command '%s'\n", cmd.c_str());
+  return 2;
+}

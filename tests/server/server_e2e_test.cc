@@ -1,0 +1,391 @@
+// End-to-end tests over loopback: a real xlstm-server process (CPU backend, hf/default model)
+// driven through the generated C++ stubs, checked against xlstm-run and the metrics endpoint.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "xlstm/v1/inference.grpc.pb.h"
+
+namespace {
+
+using xlstm::v1::Inference;
+
+const std::string kModel = XLSTM_TEST_DATA_DIR "/hf/default";
+const std::string kServer = XLSTM_BINARY_DIR "/server/xlstm-server";
+const std::string kRun = XLSTM_BINARY_DIR "/tools/xlstm_run/xlstm-run";
+
+std::string RunCommand(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  if (p) pclose(p);
+  return out;
+}
+
+// A child xlstm-server; reads its stdout until the ready line.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> extra) {
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      std::vector<std::string> args = {kServer, "--model", kModel, "--host", "127.0.0.1",
+                                       "--port", "0", "--metrics-port", "0"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(kServer.c_str(), argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fdopen(fds[0], "r");
+    char line[1024];
+    std::regex ready("ready grpc_port=(\\d+) metrics_port=(\\d+)");
+    while (fgets(line, sizeof line, out_)) {
+      std::cmatch m;
+      if (std::regex_search(line, m, ready)) {
+        port_ = std::stoi(m[1]);
+        metrics_port_ = std::stoi(m[2]);
+        break;
+      }
+    }
+    EXPECT_GT(port_, 0) << "server did not start";
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = Inference::NewStub(channel_);
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_) fclose(out_);
+  }
+  // SIGTERM and wait; returns the exit status.
+  int Terminate() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+  void Signal(int sig) { kill(pid_, sig); }
+  int WaitExit() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+  Inference::Stub& stub() { return *stub_; }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+
+  std::string Scrape() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(metrics_port_));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
+    const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)!write(fd, req.data(), req.size());
+    std::string out;
+    char buf[8192];
+    ssize_t n;
+    // Stop at Content-Length: the server may keep the connection open.
+    size_t want = std::string::npos;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+      out.append(buf, n);
+      const size_t head = out.find("\r\n\r\n");
+      if (want == std::string::npos && head != std::string::npos) {
+        std::smatch m;
+        std::string headers = out.substr(0, head);
+        if (std::regex_search(headers, m, std::regex("[Cc]ontent-[Ll]ength: *(\\d+)"))) {
+          want = head + 4 + std::stoul(m[1]);
+        }
+      }
+      if (want != std::string::npos && out.size() >= want) break;
+    }
+    close(fd);
+    return out;
+  }
+  // The value of a sample line `name{labels} value` (labels as written), -1 when absent.
+  double Metric(const std::string& name_and_labels) {
+    const std::string text = Scrape();
+    size_t pos = 0;
+    while ((pos = text.find(name_and_labels + " ", pos)) != std::string::npos) {
+      if (pos == 0 || text[pos - 1] == '\n') {
+        return std::stod(text.substr(pos + name_and_labels.size() + 1));
+      }
+      ++pos;
+    }
+    return -1;
+  }
+  bool WaitMetric(const std::string& name, double value) {
+    for (int i = 0; i < 300; ++i) {
+      if (Metric(name) == value) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  int port_ = 0;
+  int metrics_port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Inference::Stub> stub_;
+};
+
+struct GenResult {
+  grpc::Status status;
+  std::vector<int32_t> ids;
+  xlstm::v1::FinishReason reason = xlstm::v1::FINISH_REASON_UNSPECIFIED;
+  int messages = 0;
+};
+
+xlstm::v1::GenerateRequest IdsRequest(std::vector<int32_t> ids, int32_t max_new, bool greedy,
+                                      uint64_t seed = 0) {
+  xlstm::v1::GenerateRequest r;
+  r.mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+  r.mutable_sampling()->set_temperature(greedy ? 0.f : 0.8f);
+  r.mutable_sampling()->set_seed(seed);
+  r.mutable_stopping()->set_max_new_tokens(max_new);
+  r.mutable_stopping()->set_ignore_eos(true);
+  return r;
+}
+
+GenResult Generate(Inference::Stub& stub, const xlstm::v1::GenerateRequest& req,
+                   int deadline_ms = 0) {
+  grpc::ClientContext ctx;
+  if (deadline_ms > 0) {
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+  }
+  GenResult out;
+  auto reader = stub.Generate(&ctx, req);
+  xlstm::v1::GenerateResponse msg;
+  while (reader->Read(&msg)) {
+    ++out.messages;
+    for (const auto& t : msg.tokens()) out.ids.push_back(t.id());
+    if (msg.final()) out.reason = msg.finish_reason();
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+TEST(ServerE2ETest, StreamedGreedyAndScoreEqualXlstmRun) {
+  ServerProcess server({"--num-slots", "4"});
+  const std::vector<int32_t> prompt = {5, 17, 9};
+  GenResult g = Generate(server.stub(), IdsRequest(prompt, 24, true));
+  ASSERT_TRUE(g.status.ok()) << g.status.error_message();
+  EXPECT_EQ(g.reason, xlstm::v1::FINISH_REASON_LENGTH);
+  EXPECT_GE(g.messages, 25);  // one per token plus the final message
+  auto expected = nlohmann::json::parse(RunCommand(
+      kRun + " generate --model " + kModel + " --ids 5,17,9 --max-new-tokens 24 --greedy "
+             "--ignore-eos --json"));
+  EXPECT_EQ(g.ids, expected["ids"].get<std::vector<int32_t>>());
+
+  xlstm::v1::ScoreRequest sreq;
+  auto* item = sreq.add_items();
+  item->mutable_context_ids()->add_ids(5);
+  auto* cont = item->add_continuation_ids();
+  for (int id : {17, 9, 4}) cont->add_ids(id);
+  xlstm::v1::ScoreResponse sresp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(server.stub().Score(&ctx, sreq, &sresp).ok());
+  auto ref = nlohmann::json::parse(RunCommand(kRun + " score --model " + kModel +
+                                              " --context-ids 5 --continuation-ids 17,9,4 --json"));
+  const auto& c = sresp.items(0).continuations(0);
+  ASSERT_EQ(c.logprobs_size(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(c.logprobs(i), ref["logprobs"][i].get<double>(), 1e-4);
+  EXPECT_NEAR(c.sum(), ref["sum"].get<double>(), 1e-3);
+  EXPECT_EQ(c.is_greedy(), ref["is_greedy"].get<bool>());
+}
+
+TEST(ServerE2ETest, SixtyFourConcurrentStreamsEqualAloneAndMetricsCount) {
+  ServerProcess server({"--num-slots", "32", "--step-token-budget", "64"});
+  constexpr int kN = 64;
+  std::vector<xlstm::v1::GenerateRequest> reqs;
+  int64_t prompt_tokens = 0, gen_tokens = 0;
+  for (int i = 0; i < kN; ++i) {
+    std::vector<int32_t> p;
+    for (int k = 0; k < 1 + (i * 29) % 40; ++k) p.push_back((i * 13 + k * 7 + 1) % 256);
+    reqs.push_back(IdsRequest(p, 1 + (i * 7) % 20, i % 2 == 0, 1000 + i));
+    prompt_tokens += p.size();
+    gen_tokens += 1 + (i * 7) % 20;
+  }
+  std::vector<std::vector<int32_t>> alone(kN);
+  for (int i = 0; i < kN; ++i) {
+    GenResult r = Generate(server.stub(), reqs[i]);
+    ASSERT_TRUE(r.status.ok());
+    alone[i] = r.ids;
+  }
+  std::vector<GenResult> together(kN);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kN; ++i) {
+    threads.emplace_back([&, i] { together[i] = Generate(server.stub(), reqs[i]); });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(together[i].status.ok()) << i;
+    EXPECT_EQ(together[i].ids, alone[i]) << "request " << i;
+  }
+  EXPECT_EQ(server.Metric("xlstm_request_success_total{finished_reason=\"length\"}"), 2 * kN);
+  EXPECT_EQ(server.Metric("xlstm_prompt_tokens_total"), 2 * prompt_tokens);
+  EXPECT_EQ(server.Metric("xlstm_generation_tokens_total"), 2 * gen_tokens);
+  EXPECT_EQ(server.Metric("xlstm_time_to_first_token_seconds_count"), 2 * kN);
+  EXPECT_EQ(server.Metric("xlstm_state_slots_total"), 32);
+  EXPECT_EQ(server.Metric("xlstm_state_slots_used"), 0);
+  const std::string text = server.Scrape();
+  for (const char* name :
+       {"xlstm_requests_running", "xlstm_requests_waiting", "xlstm_inter_token_latency_seconds",
+        "xlstm_e2e_request_latency_seconds", "xlstm_request_queue_time_seconds",
+        "xlstm_request_prefill_time_seconds", "xlstm_step_duration_seconds",
+        "xlstm_batch_size", "xlstm_request_prompt_tokens", "xlstm_request_generation_tokens"}) {
+    EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
+  }
+}
+
+TEST(ServerE2ETest, CancelDeadlineAndFullQueueReleaseSlots) {
+  ServerProcess server({"--num-slots", "1", "--max-queue", "1"});
+  // A long request holds the only slot; a second waits; a third is refused at once.
+  grpc::ClientContext long_ctx;
+  auto long_reader = server.stub().Generate(&long_ctx, IdsRequest({1, 2, 3}, 4000, true));
+  xlstm::v1::GenerateResponse msg;
+  ASSERT_TRUE(long_reader->Read(&msg));  // running
+  std::thread waiter([&] {
+    GenResult r = Generate(server.stub(), IdsRequest({4, 5}, 4000, true), 300);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  });
+  ASSERT_TRUE(server.WaitMetric("xlstm_requests_waiting", 1));
+  const auto t0 = std::chrono::steady_clock::now();
+  GenResult refused = Generate(server.stub(), IdsRequest({6}, 4, true));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.status.error_message().find("max_queue = 1"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+  waiter.join();
+  EXPECT_EQ(server.Metric("xlstm_state_slots_used"), 1);
+  long_ctx.TryCancel();
+  while (long_reader->Read(&msg)) {
+  }
+  EXPECT_EQ(long_reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(server.WaitMetric("xlstm_state_slots_used", 0));
+  // A request past its deadline while running also frees its slot.
+  GenResult late = Generate(server.stub(), IdsRequest({7, 8}, 4000, true), 200);
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(server.WaitMetric("xlstm_state_slots_used", 0));
+  EXPECT_TRUE(server.WaitMetric("xlstm_requests_running", 0));
+  EXPECT_GE(server.Metric("xlstm_request_failure_total{reason=\"cancelled\"}"), 1);
+  EXPECT_GE(server.Metric("xlstm_request_failure_total{reason=\"deadline\"}"), 1);
+  // Still serving normally.
+  EXPECT_TRUE(Generate(server.stub(), IdsRequest({6}, 4, true)).status.ok());
+}
+
+TEST(ServerE2ETest, BadRequestsGetPreciseErrors) {
+  ServerProcess server({"--num-slots", "4", "--max-prompt-tokens", "8", "--max-stop-strings",
+                        "2"});
+  struct Case {
+    std::string name;
+    std::function<void(xlstm::v1::GenerateRequest&)> edit;
+    grpc::StatusCode code;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"no prompt", [](auto& r) { r.clear_prompt(); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "prompt is empty"},
+      {"empty ids", [](auto& r) { r.mutable_ids()->clear_ids(); },
+       grpc::StatusCode::INVALID_ARGUMENT, "prompt.ids is empty"},
+      {"id outside vocab", [](auto& r) { r.mutable_ids()->add_ids(256); },
+       grpc::StatusCode::INVALID_ARGUMENT, "prompt.ids[1] = 256 is outside the vocabulary [0, 256)"},
+      {"prompt too long",
+       [](auto& r) { for (int i = 0; i < 8; ++i) r.mutable_ids()->add_ids(1); },
+       grpc::StatusCode::INVALID_ARGUMENT, "the limit (max_prompt_tokens) is 8"},
+      {"negative temperature", [](auto& r) { r.mutable_sampling()->set_temperature(-1); },
+       grpc::StatusCode::INVALID_ARGUMENT, "sampling.temperature = -1 must be >= 0"},
+      {"top_p zero", [](auto& r) { r.mutable_sampling()->set_top_p(0); },
+       grpc::StatusCode::INVALID_ARGUMENT, "sampling.top_p = 0 is outside (0, 1]"},
+      {"n too large", [](auto& r) { r.set_n(5); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "n = 5 is outside [1, 4]"},
+      {"top_logprobs too large", [](auto& r) { r.set_top_logprobs(21); },
+       grpc::StatusCode::INVALID_ARGUMENT, "top_logprobs = 21 is outside [0, 20]"},
+      {"too many stop strings",
+       [](auto& r) { for (int i = 0; i < 3; ++i) r.mutable_stopping()->add_stop("x"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "stopping.stop has 3 strings; the limit is 2"},
+      {"invalid UTF-8", [](auto& r) { r.set_text(std::string("ab\xff", 3)); },
+       grpc::StatusCode::INVALID_ARGUMENT, "prompt.text is not valid UTF-8 (byte offset 2)"},
+      {"max_new_tokens over limit", [](auto& r) { r.mutable_stopping()->set_max_new_tokens(1 << 20); },
+       grpc::StatusCode::INVALID_ARGUMENT, "stopping.max_new_tokens"},
+  };
+  for (const Case& c : cases) {
+    xlstm::v1::GenerateRequest r = IdsRequest({5}, 3, true);
+    c.edit(r);
+    GenResult g = Generate(server.stub(), r);
+    EXPECT_EQ(g.status.error_code(), c.code) << c.name << ": " << g.status.error_message();
+    EXPECT_NE(g.status.error_message().find(c.message), std::string::npos)
+        << c.name << ": " << g.status.error_message();
+  }
+  EXPECT_TRUE(Generate(server.stub(), IdsRequest({5}, 3, true)).status.ok());
+  EXPECT_EQ(server.Metric("xlstm_request_failure_total{reason=\"invalid\"}"), cases.size());
+}
+
+TEST(ServerE2ETest, HealthAndDrainFinishInFlightAndRefuseNew) {
+  ServerProcess server({"--num-slots", "2", "--drain-grace-seconds", "20"});
+  auto health = grpc::health::v1::Health::NewStub(server.channel());
+  auto check = [&](const std::string& service) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s = health->Check(&ctx, req, &resp);
+    return s.ok() ? resp.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("xlstm.v1.Inference"), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  grpc::ClientContext ctx;
+  auto reader = server.stub().Generate(&ctx, IdsRequest({1, 2, 3}, 300, true));
+  xlstm::v1::GenerateResponse msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  server.Signal(SIGTERM);
+  bool not_serving = false;
+  for (int i = 0; i < 200 && !not_serving; ++i) {
+    not_serving = check("xlstm.v1.Inference") == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    if (!not_serving) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(not_serving);
+  GenResult refused = Generate(server.stub(), IdsRequest({4}, 3, true));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  int tokens = 1;
+  bool final = false;
+  while (reader->Read(&msg)) {
+    tokens += msg.tokens_size();
+    final = final || msg.final();
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_TRUE(final);
+  EXPECT_EQ(tokens, 300);
+  const int status = server.WaitExit();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
