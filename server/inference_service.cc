@@ -78,6 +78,7 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
     last_token_time_.assign(n_, std::nullopt);
     r->arrival = arrival_;
     r->deadline = SteadyDeadline(context);
+    deadline_ = r->deadline;
     r->on_update = [this](engine::SampleUpdate u) { OnUpdate(std::move(u)); };
     r->on_done = [this](engine::GenerateDone d) { OnEngineDone(std::move(d)); };
     // mu_ is held across Submit so that the engine's callbacks (which take mu_) see id_.
@@ -163,6 +164,11 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   }
 
   void OnEngineDone(engine::GenerateDone d) {
+    // gRPC cancels a call whose deadline passed, which can reach the engine before its own
+    // deadline check: report it as the deadline it is.
+    if (d.status.code() == absl::StatusCode::kCancelled && deadline_ && Clock::now() >= *deadline_) {
+      d.status = absl::DeadlineExceededError("deadline exceeded");
+    }
     Metrics* m = service_->metrics();
     if (m) {
       m->RequestEnded(d.status, engine::FinishReasonName(d.finish.empty() ? engine::FinishReason::kCancelled : d.finish[0]),
@@ -230,6 +236,7 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   std::string request_id_;
   uint64_t seed_ = 0;
   int32_t n_ = 1;
+  std::optional<Clock::time_point> deadline_;
   // Engine thread only.
   std::vector<std::optional<Clock::time_point>> last_token_time_;
   bool first_token_seen_ = false;
