@@ -90,7 +90,10 @@ class TokenizerFileErrorsTest : public ::testing::Test {
   }
   // Writes `contents` to a temporary tokenizer.json and loads it.
   static absl::Status Load(const std::string& contents) {
-    const std::string path = ::testing::TempDir() + "/tokenizer_errors_test.json";
+    // One file per test: ctest runs the tests of this binary as parallel processes.
+    const std::string path = ::testing::TempDir() + "/tokenizer_errors_test_" +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                             ".json";
     std::ofstream(path, std::ios::binary) << contents;
     auto tokenizer = Tokenizer::FromFile(path);
     if (tokenizer.ok()) return absl::OkStatus();
