@@ -1,0 +1,442 @@
+#include "engine/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/cuda/cuda_status.h"
+#include "engine/util/status_macros.h"
+
+namespace xlstm::engine::cuda {
+namespace {
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+float CapOrZero(const std::optional<double>& cap) { return cap ? static_cast<float>(*cap) : 0.0f; }
+
+// A contiguous piece of one row's tokens, processed in one pass of the layers.
+struct Piece {
+  int32_t slot;
+  absl::Span<const int32_t> tokens;
+  LogitsMode logits;  // of this piece (kLast only on a row's last piece)
+};
+
+}  // namespace
+
+int CudaDeviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // no driver or no device: not an error for callers
+    return 0;
+  }
+  return count;
+}
+
+absl::StatusOr<CudaDeviceInfo> GetCudaDeviceInfo(int device) {
+  cudaDeviceProp prop;
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, device));
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaSetDevice(device));
+  size_t free_bytes = 0, total_bytes = 0;
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
+  CudaDeviceInfo info;
+  info.name = prop.name;
+  info.sm_count = prop.multiProcessorCount;
+  info.total_bytes = static_cast<int64_t>(total_bytes);
+  info.free_bytes = static_cast<int64_t>(free_bytes);
+  info.compute_capability = prop.major * 10 + prop.minor;
+  return info;
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
+    const ModelWeights& weights, const CudaBackendOptions& options) {
+  std::unique_ptr<CudaBackend> backend(new CudaBackend());
+  if (CudaDeviceCount() <= options.device || options.device < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA device ", options.device, " is not available (", CudaDeviceCount(), " found)"));
+  }
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&backend->stream_, cudaStreamNonBlocking));
+  XLSTM_ASSIGN_OR_RETURN(
+      backend->weights_,
+      DeviceWeights::Upload(weights, options.fp32_weights ? ActType::kF32 : ActType::kBF16,
+                            backend->stream_));
+  return Finish(std::move(backend), options);
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Load(const std::string& model_dir,
+                                                               const CudaBackendOptions& options) {
+  XLSTM_ASSIGN_OR_RETURN(std::shared_ptr<const ModelWeights> weights,
+                         ModelWeights::Load(model_dir));
+  return Create(*weights, options);  // the host copy is released on return
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::CreateRandom(
+    const ModelConfig& config, uint64_t seed, const CudaBackendOptions& options) {
+  std::unique_ptr<CudaBackend> backend(new CudaBackend());
+  if (CudaDeviceCount() <= options.device || options.device < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CUDA device ", options.device, " is not available (", CudaDeviceCount(), " found)"));
+  }
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&backend->stream_, cudaStreamNonBlocking));
+  XLSTM_ASSIGN_OR_RETURN(
+      backend->weights_,
+      DeviceWeights::Random(config, seed, options.fp32_weights ? ActType::kF32 : ActType::kBF16,
+                            backend->stream_));
+  return Finish(std::move(backend), options);
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
+    std::unique_ptr<CudaBackend> b, const CudaBackendOptions& options) {
+  if (options.max_slots < 1 || options.max_step_tokens < 1 || options.max_logit_rows < 1 ||
+      options.reserve_bytes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA backend options: max_slots (", options.max_slots, "), max_step_tokens (",
+                     options.max_step_tokens, ") and max_logit_rows (", options.max_logit_rows,
+                     ") must be >= 1 and reserve_bytes (", options.reserve_bytes, ") >= 0"));
+  }
+  b->options_ = options;
+  const ModelConfig& c = b->weights_->config();
+  XLSTM_ASSIGN_OR_RETURN(b->device_info_, GetCudaDeviceInfo(options.device));
+  b->layout_ = StateLayout::For(c.num_blocks, c.num_heads, c.qk_head_dim(), c.v_head_dim());
+  b->plan_ = ScanPlan::For(c.qk_head_dim(), c.v_head_dim());
+  XLSTM_ASSIGN_OR_RETURN(b->gemm_, Gemm::Create(b->stream_));
+
+  const int64_t T = options.max_step_tokens, R = options.max_logit_rows;
+  const int64_t D = c.hidden_size, V = c.v_dim(), F = c.ffn_dim(), NH = c.num_heads,
+                vocab = c.vocab_size, act = static_cast<int64_t>(ActSize(b->weights_->type()));
+  const int64_t widest = std::max({D, V, F});
+  auto allocate = [&](DeviceBuffer& buffer, int64_t bytes, const char* what) -> absl::Status {
+    XLSTM_ASSIGN_OR_RETURN(buffer, DeviceBuffer::Allocate(static_cast<size_t>(bytes), what));
+    b->workspace_bytes_ += bytes;
+    return absl::OkStatus();
+  };
+  XLSTM_RETURN_IF_ERROR(allocate(b->x_, T * D * 4, "the residual stream"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->act_, T * widest * act, "GEMM operands"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->proj_, T * b->weights_->in_proj_width() * 4, "projections"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->up_, T * 2 * F * 4, "the FFN up projection"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->gates_, T * NH * 3 * 4, "gates"));
+  XLSTM_RETURN_IF_ERROR(
+      allocate(b->partial_, b->plan_.splits * T * NH * (c.v_head_dim() + 1) * 4, "read-outs"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->head_rows_, R * D * 4, "head rows"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->head_act_, R * D * act, "head operands"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->logits_, R * vocab * 4, "logits"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->argmax_, R * 4, "argmax ids"));
+  // Step metadata: tokens [T], slot/begin/count per row [3T at most], logit row indices [T].
+  b->meta_capacity_ = 5 * T;
+  XLSTM_RETURN_IF_ERROR(allocate(b->step_meta_, b->meta_capacity_ * 4, "step metadata"));
+  XLSTM_ASSIGN_OR_RETURN(b->host_meta_,
+                         PinnedBuffer::Allocate(b->meta_capacity_ * 4, "step metadata"));
+  XLSTM_ASSIGN_OR_RETURN(b->host_logits_, PinnedBuffer::Allocate(R * vocab * 4, "logits"));
+
+  // The slot pool takes what is left, minus the reserve.
+  size_t free_bytes = 0, total_bytes = 0;
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const int64_t slot_bytes = b->slot_bytes();
+  const int64_t usable = static_cast<int64_t>(free_bytes) - options.reserve_bytes;
+  const int64_t fit = usable > 0 ? usable / slot_bytes : 0;
+  b->num_slots_ = static_cast<int32_t>(std::min<int64_t>(options.max_slots, fit));
+  if (b->num_slots_ < 1) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "no room for one recurrent-state slot (%.1f MiB): %.1f MiB free after weights (%.1f MiB) "
+        "and workspace (%.1f MiB), %.1f MiB reserved",
+        slot_bytes / 1048576.0, free_bytes / 1048576.0, b->weights_->device_bytes() / 1048576.0,
+        b->workspace_bytes_ / 1048576.0, options.reserve_bytes / 1048576.0));
+  }
+  XLSTM_ASSIGN_OR_RETURN(b->states_,
+                         DeviceBuffer::Allocate(static_cast<size_t>(b->num_slots_) * slot_bytes,
+                                                "the recurrent-state slot pool"));
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(b->states_.data(), 0, b->states_.bytes(), b->stream_));
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(b->stream_));
+  return b;
+}
+
+CudaBackend::~CudaBackend() {
+  if (stream_ != nullptr) {
+    cudaStreamSynchronize(stream_);
+    // Buffers and the cuBLAS handle are released by their owners before the stream.
+    gemm_.reset();
+    cudaStreamDestroy(stream_);
+  }
+}
+
+absl::Status CudaBackend::CheckUsable() {
+  if (!fault_.ok()) {
+    return absl::InternalError(
+        absl::StrCat("the CUDA backend failed earlier and is unusable: ", fault_.message()));
+  }
+  // The calling thread (the engine thread) may not be the one that created the backend.
+  const cudaError_t e = cudaSetDevice(options_.device);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaSetDevice", __FILE__, __LINE__));
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::Fail(absl::Status status) {
+  if (fault_.ok()) fault_ = status;
+  return status;
+}
+
+absl::Status CudaBackend::CheckSlot(int32_t slot, const char* what) const {
+  if (slot < 0 || slot >= num_slots_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " slot ", slot, " is outside [0, ", num_slots_, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::ResetSlot(int32_t slot) {
+  XLSTM_RETURN_IF_ERROR(CheckUsable());
+  XLSTM_RETURN_IF_ERROR(CheckSlot(slot, "ResetSlot:"));
+  const cudaError_t e =
+      cudaMemsetAsync(states_.as<float>() + slot * layout_.slot_stride, 0, slot_bytes(), stream_);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaMemsetAsync(slot)", __FILE__, __LINE__));
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::CopySlot(int32_t from, int32_t to) {
+  XLSTM_RETURN_IF_ERROR(CheckUsable());
+  XLSTM_RETURN_IF_ERROR(CheckSlot(from, "CopySlot: source"));
+  XLSTM_RETURN_IF_ERROR(CheckSlot(to, "CopySlot: destination"));
+  if (from == to) return absl::OkStatus();
+  float* base = states_.as<float>();
+  const cudaError_t e =
+      cudaMemcpyAsync(base + to * layout_.slot_stride, base + from * layout_.slot_stride,
+                      slot_bytes(), cudaMemcpyDeviceToDevice, stream_);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaMemcpyAsync(slot)", __FILE__, __LINE__));
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::Synchronize() {
+  XLSTM_RETURN_IF_ERROR(CheckUsable());
+  const cudaError_t e = cudaStreamSynchronize(stream_);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaStreamSynchronize", __FILE__, __LINE__));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<float>> CudaBackend::ReadSlot(int32_t slot) {
+  XLSTM_RETURN_IF_ERROR(CheckUsable());
+  XLSTM_RETURN_IF_ERROR(CheckSlot(slot, "ReadSlot:"));
+  std::vector<float> padded(layout_.slot_stride);
+  cudaError_t e = cudaMemcpyAsync(padded.data(), states_.as<float>() + slot * layout_.slot_stride,
+                                  slot_bytes(), cudaMemcpyDeviceToHost, stream_);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "ReadSlot copy", __FILE__, __LINE__));
+  const int64_t per_head = layout_.dqk * layout_.dv + layout_.dqk + 1;
+  std::vector<float> out;
+  out.reserve(layout_.num_blocks * layout_.num_heads * per_head);
+  for (int64_t i = 0; i < layout_.num_blocks * layout_.num_heads; ++i) {
+    const float* head = padded.data() + i * layout_.head_stride;
+    out.insert(out.end(), head, head + per_head);
+  }
+  return out;
+}
+
+absl::Status CudaBackend::Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) {
+  return RunRows(rows, /*greedy=*/false, &logits, nullptr);
+}
+
+absl::Status CudaBackend::ForwardGreedy(absl::Span<const ForwardRow> rows,
+                                        std::vector<int32_t>& ids) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].logits == LogitsMode::kAll) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ForwardGreedy: row ", r, " asks for kAll logits (kLast or kNone only)"));
+    }
+  }
+  return RunRows(rows, /*greedy=*/true, nullptr, &ids);
+}
+
+absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy,
+                                  std::vector<float>* logits, std::vector<int32_t>* ids) {
+  XLSTM_RETURN_IF_ERROR(CheckUsable());
+  const ModelConfig& c = config();
+  // Validate everything before any device work, so a bad row changes no slot.
+  std::vector<bool> seen(num_slots_, false);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const ForwardRow& row = rows[r];
+    XLSTM_RETURN_IF_ERROR(CheckSlot(row.slot, absl::StrCat("row ", r, ":").c_str()));
+    if (seen[row.slot]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", r, ": slot ", row.slot, " appears twice in one step"));
+    }
+    seen[row.slot] = true;
+    if (row.tokens.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("row ", r, " has no tokens"));
+    }
+    for (size_t t = 0; t < row.tokens.size(); ++t) {
+      const int32_t id = row.tokens[t];
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", r, ": token id ", id, " at position ", t,
+                         " is outside the vocabulary [0, ", c.vocab_size, ")"));
+      }
+    }
+  }
+  if (logits != nullptr) logits->clear();
+  if (ids != nullptr) ids->clear();
+
+  // Cut rows longer than a pass into pieces; group pieces into passes of <= T tokens.
+  const int64_t T = options_.max_step_tokens;
+  std::vector<Piece> pieces;
+  for (const ForwardRow& row : rows) {
+    const int64_t n = static_cast<int64_t>(row.tokens.size());
+    for (int64_t begin = 0; begin < n; begin += T) {
+      const int64_t len = std::min(T, n - begin);
+      const bool last = begin + len == n;
+      const LogitsMode mode = row.logits == LogitsMode::kAll ? LogitsMode::kAll
+                              : last                         ? row.logits
+                                                             : LogitsMode::kNone;
+      pieces.push_back({row.slot, row.tokens.subspan(begin, len), mode});
+    }
+  }
+  const int64_t vocab = c.vocab_size;
+  size_t next = 0;
+  while (next < pieces.size()) {
+    // One pass: pieces [next, end).
+    size_t end = next;
+    int64_t tokens = 0;
+    while (end < pieces.size() && tokens + static_cast<int64_t>(pieces[end].tokens.size()) <= T) {
+      tokens += static_cast<int64_t>(pieces[end].tokens.size());
+      ++end;
+    }
+    const int32_t num_rows = static_cast<int32_t>(end - next);
+    // Host metadata: [tokens | slot | begin | count | logit row indices].
+    int32_t* meta = host_meta_.as<int32_t>();
+    int32_t* h_tokens = meta;
+    int32_t* h_slot = meta + T;
+    int32_t* h_begin = h_slot + num_rows;
+    int32_t* h_count = h_begin + num_rows;
+    int32_t* h_logit_rows = h_count + num_rows;
+    int64_t offset = 0, logit_rows = 0;
+    int32_t max_count = 0;
+    for (size_t p = next; p < end; ++p) {
+      const Piece& piece = pieces[p];
+      const int32_t n = static_cast<int32_t>(piece.tokens.size());
+      std::memcpy(h_tokens + offset, piece.tokens.data(), n * sizeof(int32_t));
+      const size_t k = p - next;
+      h_slot[k] = piece.slot;
+      h_begin[k] = static_cast<int32_t>(offset);
+      h_count[k] = n;
+      max_count = std::max(max_count, n);
+      if (piece.logits == LogitsMode::kAll) {
+        for (int32_t t = 0; t < n; ++t)
+          h_logit_rows[logit_rows++] = static_cast<int32_t>(offset + t);
+      } else if (piece.logits == LogitsMode::kLast) {
+        h_logit_rows[logit_rows++] = static_cast<int32_t>(offset + n - 1);
+      }
+      offset += n;
+    }
+    const int64_t meta_used = (h_logit_rows + logit_rows) - meta;
+    int32_t* d_meta = step_meta_.as<int32_t>();
+    cudaError_t e =
+        cudaMemcpyAsync(d_meta, meta, meta_used * sizeof(int32_t), cudaMemcpyHostToDevice, stream_);
+    if (e != cudaSuccess) return Fail(CudaStatus(e, "step metadata copy", __FILE__, __LINE__));
+    StepRows step_rows;
+    step_rows.slot = d_meta + (h_slot - meta);
+    step_rows.token_begin = d_meta + (h_begin - meta);
+    step_rows.token_count = d_meta + (h_count - meta);
+    step_rows.num_rows = num_rows;
+    step_rows.max_token_count = max_count;
+
+    absl::Status s = LaunchEmbeddingGather(d_meta, tokens, weights_->embeddings(), weights_->type(),
+                                           c.hidden_size, x_.as<float>(), stream_);
+    if (s.ok()) s = RunLayers(tokens, step_rows);
+    if (!s.ok()) return Fail(s);
+
+    const int32_t* d_logit_rows = d_meta + (h_logit_rows - meta);
+    for (int64_t done = 0; done < logit_rows; done += options_.max_logit_rows) {
+      const int64_t count = std::min(options_.max_logit_rows, logit_rows - done);
+      s = RunHead(d_logit_rows + done, count);
+      if (!s.ok()) return Fail(s);
+      if (greedy) {
+        s = LaunchArgmax(logits_.as<float>(), count, vocab, argmax_.as<int32_t>(), stream_);
+        if (!s.ok()) return Fail(s);
+        e = cudaMemcpyAsync(host_logits_.as<int32_t>(), argmax_.data(), count * 4,
+                            cudaMemcpyDeviceToHost, stream_);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
+        if (e != cudaSuccess) return Fail(CudaStatus(e, "argmax copy", __FILE__, __LINE__));
+        ids->insert(ids->end(), host_logits_.as<int32_t>(), host_logits_.as<int32_t>() + count);
+      } else {
+        e = cudaMemcpyAsync(host_logits_.data(), logits_.data(), count * vocab * 4,
+                            cudaMemcpyDeviceToHost, stream_);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
+        if (e != cudaSuccess) return Fail(CudaStatus(e, "logits copy", __FILE__, __LINE__));
+        logits->insert(logits->end(), host_logits_.as<float>(),
+                       host_logits_.as<float>() + count * vocab);
+      }
+    }
+    // host_meta_ is rewritten by the next pass: its upload must have completed.
+    e = cudaStreamSynchronize(stream_);
+    if (e != cudaSuccess) return Fail(CudaStatus(e, "step", __FILE__, __LINE__));
+    next = end;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::RunLayers(int64_t T, const StepRows& rows) {
+  const ModelConfig& c = config();
+  const DeviceWeights& w = *weights_;
+  const ActType type = w.type();
+  const int64_t D = c.hidden_size, QK = c.qk_dim(), V = c.v_dim(), F = c.ffn_dim(),
+                NH = c.num_heads, P = w.in_proj_width();
+  const float norm_eps = static_cast<float>(c.norm_eps), eps = static_cast<float>(c.eps);
+  float* x = x_.as<float>();
+  float* proj = proj_.as<float>();
+  float* up = up_.as<float>();
+  void* act = act_.data();
+  float* states = states_.as<float>();
+  for (int64_t i = 0; i < c.num_blocks; ++i) {
+    const DeviceBlockWeights& b = w.block(i);
+    // mLSTM sub-layer: x += out_proj(sigmoid(o) * HeadNorm(mLSTM(q, k, v, i, f))).
+    XLSTM_RETURN_IF_ERROR(LaunchRmsNorm(x, T, D, b.norm_mlstm_weight, b.norm_mlstm_bias, norm_eps,
+                                        act, type, stream_));
+    XLSTM_RETURN_IF_ERROR(gemm_->Linear(b.in_proj, act, T, proj, P, /*accumulate=*/false));
+    if (b.qkvo_bias != nullptr) {
+      XLSTM_RETURN_IF_ERROR(LaunchAddBias(proj, T, 2 * QK + 2 * V, P, b.qkvo_bias, stream_));
+    }
+    XLSTM_RETURN_IF_ERROR(LaunchMlstmGates(proj, P, w.i_column(), w.f_column(), b.igate_bias,
+                                           b.fgate_bias, CapOrZero(c.gate_soft_cap), rows, layout_,
+                                           i, states, gates_.as<float>(), stream_));
+    XLSTM_RETURN_IF_ERROR(LaunchMlstmScan(proj, P, w.q_column(), w.k_column(), w.v_column(),
+                                          gates_.as<float>(), rows, layout_, plan_, i, T, states,
+                                          partial_.as<float>(), stream_));
+    XLSTM_RETURN_IF_ERROR(LaunchHeadNormGate(partial_.as<float>(), plan_.splits, gates_.as<float>(),
+                                             proj, P, w.o_column(), b.head_norm_weight,
+                                             b.head_norm_bias, T, NH, c.v_head_dim(), eps, norm_eps,
+                                             act, type, stream_));
+    XLSTM_RETURN_IF_ERROR(gemm_->Linear(b.out_proj, act, T, x, D, /*accumulate=*/true));
+    if (b.out_proj_bias != nullptr) {
+      XLSTM_RETURN_IF_ERROR(LaunchAddBias(x, T, D, D, b.out_proj_bias, stream_));
+    }
+    // SwiGLU feed-forward sub-layer: x += down(silu(up_gate(h)) * up(h)).
+    XLSTM_RETURN_IF_ERROR(
+        LaunchRmsNorm(x, T, D, b.norm_ffn_weight, b.norm_ffn_bias, norm_eps, act, type, stream_));
+    XLSTM_RETURN_IF_ERROR(gemm_->Linear(b.up_proj, act, T, up, 2 * F, /*accumulate=*/false));
+    XLSTM_RETURN_IF_ERROR(LaunchSwiGlu(up, T, F, b.up_proj_bias,
+                                       b.up_proj_bias != nullptr ? b.up_proj_bias + F : nullptr,
+                                       act, type, stream_));
+    XLSTM_RETURN_IF_ERROR(gemm_->Linear(b.down_proj, act, T, x, D, /*accumulate=*/true));
+    if (b.down_proj_bias != nullptr) {
+      XLSTM_RETURN_IF_ERROR(LaunchAddBias(x, T, D, D, b.down_proj_bias, stream_));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::RunHead(const int32_t* device_row_indices, int64_t count) {
+  const ModelConfig& c = config();
+  const int64_t D = c.hidden_size;
+  XLSTM_RETURN_IF_ERROR(LaunchGatherRows(x_.as<float>(), device_row_indices, count, D,
+                                         head_rows_.as<float>(), stream_));
+  XLSTM_RETURN_IF_ERROR(LaunchRmsNorm(head_rows_.as<float>(), count, D, weights_->out_norm_weight(),
+                                      nullptr, static_cast<float>(c.norm_eps), head_act_.data(),
+                                      weights_->type(), stream_));
+  XLSTM_RETURN_IF_ERROR(gemm_->Linear(weights_->lm_head(), head_act_.data(), count,
+                                      logits_.as<float>(), c.vocab_size, /*accumulate=*/false));
+  return LaunchSoftCap(logits_.as<float>(), count * c.vocab_size,
+                       CapOrZero(c.output_logit_soft_cap), stream_);
+}
+
+}  // namespace xlstm::engine::cuda

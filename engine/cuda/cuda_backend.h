@@ -1,0 +1,154 @@
+// The CUDA backend: the xLSTM forward pass on one NVIDIA GPU behind the Backend seam
+// (engine/backend.h), with every sequence's recurrent state in a slot pool in device memory.
+//
+// A Forward() packs its rows' tokens into one [T, D] activation matrix, so a step mixing decode
+// rows (1 token) and prefill chunks runs one GEMM per projection; the mLSTM cell runs a scan
+// kernel that keeps each row's C and n on chip across its tokens and reads and writes them in
+// the pool in place (one read and one write of C per layer per step).
+//
+// Memory: weights, a workspace sized for `max_step_tokens` tokens and `max_logit_rows` logit
+// rows, and the slot pool are allocated in Create(); nothing is allocated per step. The pool
+// takes what is left of free device memory after a reserve, capped by `max_slots`.
+//
+// Errors: a bad row (slot out of range or repeated, empty, token outside the vocabulary) is
+// rejected before any work, leaving every slot as it was. A CUDA or cuBLAS failure during a
+// step is a device fault: the backend is then failed for good and every later call returns
+// that first error (the server reports NOT_SERVING and exits so that it is restarted).
+//
+// Threading: like every Backend, owned and called by one thread.
+#ifndef XLSTM_ENGINE_CUDA_CUDA_BACKEND_H_
+#define XLSTM_ENGINE_CUDA_CUDA_BACKEND_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/backend.h"
+#include "engine/cuda/device_buffer.h"
+#include "engine/cuda/device_weights.h"
+#include "engine/cuda/gemm.h"
+#include "engine/cuda/kernels.h"
+
+namespace xlstm::engine::cuda {
+
+struct CudaBackendOptions {
+  int device = 0;
+  // fp32 weights and GEMM operands (exact comparisons with the CPU reference); default bf16.
+  bool fp32_weights = false;
+  // Upper bound on the slot pool; the pool is min(max_slots, what fits). >= 1.
+  int32_t max_slots = 256;
+  // Device memory left free after everything is allocated (cuBLAS, fragmentation, others).
+  int64_t reserve_bytes = int64_t{1} << 30;
+  // Tokens processed by one pass of the layers; a Forward() with more is run in several passes
+  // (rows are never split unless one row alone is longer). Sizes the activation workspace.
+  int64_t max_step_tokens = 4096;
+  // Logit rows computed per lm_head pass (kAll rows of long Score inputs are done in pieces).
+  int64_t max_logit_rows = 256;
+};
+
+// Number of usable CUDA devices; 0 (not an error) without a driver or a GPU.
+int CudaDeviceCount();
+
+// Name, SM count and memory of a device, for logs and benchmark reports.
+struct CudaDeviceInfo {
+  std::string name;
+  int sm_count = 0;
+  int64_t total_bytes = 0;
+  int64_t free_bytes = 0;
+  int compute_capability = 0;  // e.g. 90
+};
+absl::StatusOr<CudaDeviceInfo> GetCudaDeviceInfo(int device);
+
+class CudaBackend : public Backend {
+ public:
+  // Uploads `weights` (which may be released afterwards).
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Create(const ModelWeights& weights,
+                                                             const CudaBackendOptions& options);
+  // Loads the model directory and uploads it, holding one host copy at most (F32 tensors are
+  // mmapped) for the duration of the upload.
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Load(const std::string& model_dir,
+                                                           const CudaBackendOptions& options);
+  // Random weights made on the device (benchmarks; no files).
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> CreateRandom(
+      const ModelConfig& config, uint64_t seed, const CudaBackendOptions& options);
+  ~CudaBackend() override;
+
+  const ModelConfig& config() const override { return weights_->config(); }
+  absl::string_view name() const override { return "cuda"; }
+  int32_t num_slots() const override { return num_slots_; }
+  absl::Status ResetSlot(int32_t slot) override;
+  absl::Status CopySlot(int32_t from, int32_t to) override;
+  absl::Status Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) override;
+
+  // Forward() whose rows all want kLast logits, returning each row's argmax token instead of
+  // logits (greedy decoding without copying logits to the host; benchmarks).
+  absl::Status ForwardGreedy(absl::Span<const ForwardRow> rows, std::vector<int32_t>& ids);
+
+  // A slot's state in RecurrentState's layout ([blocks, heads, DHQK*DHV + DHQK + 1]), for tests.
+  absl::StatusOr<std::vector<float>> ReadSlot(int32_t slot);
+
+  // Waits for all queued work; returns the first device fault, if any.
+  absl::Status Synchronize();
+
+  const CudaDeviceInfo& device_info() const { return device_info_; }
+  const StateLayout& state_layout() const { return layout_; }
+  ActType weight_type() const { return weights_->type(); }
+  int64_t weight_bytes() const { return static_cast<int64_t>(weights_->device_bytes()); }
+  int64_t workspace_bytes() const { return workspace_bytes_; }
+  int64_t slot_bytes() const { return layout_.slot_stride * 4; }
+
+ private:
+  CudaBackend() = default;
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Finish(std::unique_ptr<CudaBackend> backend,
+                                                             const CudaBackendOptions& options);
+  // OK unless a device fault happened; makes the backend's device current.
+  absl::Status CheckUsable();
+  absl::Status CheckSlot(int32_t slot, const char* what) const;
+  // Records the first device fault and returns it.
+  absl::Status Fail(absl::Status status);
+  // Validates rows, runs the layers in passes and leaves the wanted final hidden rows' logits
+  // for `emit` (called per lm_head piece with device logits [count, vocab]).
+  absl::Status RunRows(absl::Span<const ForwardRow> rows, bool greedy, std::vector<float>* logits,
+                       std::vector<int32_t>* ids);
+  // One pass of all layers over packed tokens already staged on the device.
+  absl::Status RunLayers(int64_t num_tokens, const StepRows& step_rows);
+  // out_norm + lm_head + soft-cap for `count` hidden rows (indices already on the device).
+  absl::Status RunHead(const int32_t* device_row_indices, int64_t count);
+
+  CudaBackendOptions options_;
+  CudaDeviceInfo device_info_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Gemm> gemm_;
+  std::unique_ptr<DeviceWeights> weights_;
+  StateLayout layout_;
+  ScanPlan plan_;
+  int32_t num_slots_ = 0;
+  DeviceBuffer states_;  // [num_slots, slot_stride] fp32
+
+  // Workspace, sized in Finish() for options_.max_step_tokens / max_logit_rows.
+  int64_t workspace_bytes_ = 0;
+  DeviceBuffer x_;             // [T, D] fp32 residual stream
+  DeviceBuffer act_;           // [T, max(D, V, F)] GEMM operand
+  DeviceBuffer proj_;          // [T, in_proj_width] fp32
+  DeviceBuffer up_;            // [T, 2F] fp32
+  DeviceBuffer gates_;         // [T, NH, 3] fp32
+  DeviceBuffer partial_;       // [splits, T, NH, dv + 1] fp32
+  DeviceBuffer head_rows_;     // [max_logit_rows, D] fp32 (gathered hidden rows)
+  DeviceBuffer head_act_;      // [max_logit_rows, D] GEMM operand
+  DeviceBuffer logits_;        // [max_logit_rows, vocab] fp32
+  DeviceBuffer argmax_;        // [max_logit_rows] int32
+  DeviceBuffer step_meta_;     // int32 tokens + rows + logit row indices
+  PinnedBuffer host_meta_;     // staging for step_meta_
+  PinnedBuffer host_logits_;   // [max_logit_rows, vocab] fp32
+  int64_t meta_capacity_ = 0;  // int32 entries
+
+  absl::Status fault_;  // first device fault; OK while healthy
+};
+
+}  // namespace xlstm::engine::cuda
+
+#endif  // XLSTM_ENGINE_CUDA_CUDA_BACKEND_H_

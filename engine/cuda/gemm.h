@@ -1,0 +1,56 @@
+// The one wrapper through which the engine runs matrix products on the GPU (cuBLAS). Every
+// projection of the model is a Linear: y[rows, out] = x[rows, in] · Wᵀ, W stored as HF keeps it
+// ([out, in] row-major), operands in bf16 or fp32, accumulation and output in fp32.
+//
+// Precision: bf16 operands use tensor cores with fp32 accumulation; fp32 operands use plain
+// fp32 arithmetic (TF32 is disabled) so the fp32-weights mode can be compared with the CPU
+// reference at 1e-4.
+//
+// Threading: one Gemm per stream, used by one thread.
+#ifndef XLSTM_ENGINE_CUDA_GEMM_H_
+#define XLSTM_ENGINE_CUDA_GEMM_H_
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "engine/cuda/device_buffer.h"
+#include "engine/cuda/kernels.h"
+
+namespace xlstm::engine::cuda {
+
+// A weight matrix on the device: [out_features, in_features] row-major.
+struct DeviceMatrix {
+  const void* data = nullptr;
+  int64_t out_features = 0;
+  int64_t in_features = 0;
+  ActType type = ActType::kBF16;
+};
+
+class Gemm {
+ public:
+  // Binds a cuBLAS handle to `stream` with a preallocated workspace, so no call allocates.
+  static absl::StatusOr<std::unique_ptr<Gemm>> Create(cudaStream_t stream);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  // y = x · Wᵀ (accumulate: y += x · Wᵀ, which fuses a residual add). x is [rows, in] of
+  // w.type with row stride in_features; y is [rows, out] fp32 with row stride y_stride
+  // (>= out_features).
+  absl::Status Linear(const DeviceMatrix& w, const void* x, int64_t rows, float* y,
+                      int64_t y_stride, bool accumulate);
+
+ private:
+  Gemm() = default;
+
+  cublasHandle_t handle_ = nullptr;
+  DeviceBuffer workspace_;
+};
+
+}  // namespace xlstm::engine::cuda
+
+#endif  // XLSTM_ENGINE_CUDA_GEMM_H_

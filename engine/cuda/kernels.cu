@@ -1,0 +1,555 @@
+// CUDA kernels of the xLSTM forward pass; contracts in kernels.h. Each kernel mirrors a loop of
+// engine/cpu/cpu_model.cc, which is the reference the kernel tests compare against.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cuda/cuda_status.h"
+#include "engine/cuda/kernels.h"
+
+namespace xlstm::engine::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+// Warps per block of the scan kernel, and tokens staged per round (one per warp, so that each
+// warp reduces one token's partial sums).
+constexpr int kScanWarps = 8;
+constexpr int kScanTokensPerRound = kScanWarps;
+constexpr int kMaxRowsPerThread = 16;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Blocks for a grid-stride elementwise kernel: enough to fill the GPU, never more than needed.
+unsigned ElementwiseBlocks(int64_t count, int threads) {
+  return static_cast<unsigned>(
+      std::max<int64_t>(1, std::min<int64_t>(CeilDiv(count, threads), 65535)));
+}
+
+__device__ __forceinline__ float LoadAct(const void* p, int64_t i, bool bf16) {
+  return bf16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i])
+              : static_cast<const float*>(p)[i];
+}
+
+__device__ __forceinline__ void StoreAct(void* p, int64_t i, float v, bool bf16) {
+  if (bf16) {
+    static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v);
+  } else {
+    static_cast<float*>(p)[i] = v;
+  }
+}
+
+__device__ __forceinline__ float WarpSum(float v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, <= 1024); every thread gets the result.
+// `scratch` holds 32 floats; the trailing barrier makes it reusable at once.
+__device__ float BlockSum(float v, float* scratch) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  v = WarpSum(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  const int warps = blockDim.x / kWarp;
+  float total = 0.0f;
+  for (int w = 0; w < warps; ++w) total += scratch[w];  // fixed order: deterministic
+  __syncthreads();
+  return total;
+}
+
+__device__ __forceinline__ float SigmoidF(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+__device__ __forceinline__ float LogSigmoidF(float x) {
+  return fminf(x, 0.0f) - log1pf(expf(-fabsf(x)));
+}
+
+__device__ __forceinline__ float SoftCapF(float x, float cap) {
+  return cap > 0.0f ? cap * tanhf(x / cap) : x;
+}
+
+__global__ void EmbeddingGatherKernel(const int32_t* tokens, int64_t num_tokens, const void* table,
+                                      bool bf16, int64_t dim, float* x) {
+  const int64_t t = blockIdx.x;
+  const int64_t row = static_cast<int64_t>(tokens[t]) * dim;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
+    x[t * dim + d] = LoadAct(table, row + d, bf16);
+}
+
+__global__ void RmsNormKernel(const float* x, int64_t dim, const float* weight, const float* bias,
+                              float eps, void* out, bool bf16) {
+  __shared__ float scratch[32];
+  const int64_t r = blockIdx.x;
+  const float* in = x + r * dim;
+  float sum_sq = 0.0f;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) sum_sq += in[d] * in[d];
+  sum_sq = BlockSum(sum_sq, scratch);
+  const float inv_rms = rsqrtf(sum_sq / static_cast<float>(dim) + eps);
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    float y = in[d] * inv_rms * weight[d];
+    if (bias != nullptr) y += bias[d];
+    StoreAct(out, r * dim + d, y, bf16);
+  }
+}
+
+__global__ void AddBiasKernel(float* y, int64_t rows, int64_t cols, int64_t row_stride,
+                              const float* bias) {
+  const int64_t total = rows * cols;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / cols, c = i % cols;
+    y[r * row_stride + c] += bias[c];
+  }
+}
+
+// One thread per (row, head): the scalar stabilizer recurrence over the row's tokens.
+__global__ void MlstmGatesKernel(const float* proj, int64_t proj_stride, int64_t i_column,
+                                 int64_t f_column, const float* i_bias, const float* f_bias,
+                                 float cap, StepRows rows, StateLayout layout, int64_t block,
+                                 float* states, float* gates) {
+  const int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  const int64_t nh = layout.num_heads;
+  if (index >= rows.num_rows * nh) return;
+  const int64_t r = index / nh, h = index % nh;
+  float* m_ptr = states + rows.slot[r] * layout.slot_stride +
+                 (block * nh + h) * layout.head_stride + layout.m_offset();
+  float m = *m_ptr;
+  const int64_t begin = rows.token_begin[r], end = begin + rows.token_count[r];
+  for (int64_t t = begin; t < end; ++t) {
+    const float i_pre = SoftCapF(proj[t * proj_stride + i_column + h] + i_bias[h], cap);
+    const float f_pre = SoftCapF(proj[t * proj_stride + f_column + h] + f_bias[h], cap);
+    const float log_f = LogSigmoidF(f_pre);
+    const float m_new = fmaxf(log_f + m, i_pre);
+    float* g = gates + (t * nh + h) * 3;
+    g[0] = expf(log_f + m - m_new);  // f_act
+    g[1] = expf(i_pre - m_new);      // i_act
+    g[2] = m_new;
+    m = m_new;
+  }
+  *m_ptr = m;
+}
+
+// Thread block = (row, head, DHQK slice, column tile of 32). Warp w, lane l own C rows
+// a = a0 + w + 8 i (i < RPT) of column tile*32 + l (column dv is n, with v = 1), in registers
+// for all of the row's tokens. Tokens are staged kScanTokensPerRound at a time.
+template <int RPT>
+__global__ void __launch_bounds__(kScanWarps* kWarp)
+    MlstmScanKernel(const float* proj, int64_t proj_stride, int64_t q_column, int64_t k_column,
+                    int64_t v_column, const float* gates, StepRows rows, StateLayout layout,
+                    int32_t rows_per_split, int32_t splits, int32_t tiles, int64_t block,
+                    int64_t num_tokens, float scale, float* states, float* partial) {
+  constexpr int kRowsPerSplit = kScanWarps * RPT;
+  __shared__ float k_s[kScanTokensPerRound][kRowsPerSplit];
+  __shared__ float q_s[kScanTokensPerRound][kRowsPerSplit];
+  __shared__ float v_s[kScanTokensPerRound][kWarp];
+  __shared__ float f_s[kScanTokensPerRound], i_s[kScanTokensPerRound];
+  __shared__ float red[kScanTokensPerRound][kScanWarps][kWarp];
+
+  const int64_t nh = layout.num_heads, dqk = layout.dqk, dv = layout.dv;
+  int64_t bx = blockIdx.x;
+  const int64_t tile = bx % tiles;
+  bx /= tiles;
+  const int64_t split = bx % splits;
+  const int64_t head = bx / splits;
+  const int64_t r = blockIdx.y;
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  const int64_t col = tile * kWarp + lane;
+  const bool col_ok = col <= dv;
+  const int64_t a0 = split * kRowsPerSplit;
+
+  float* head_state =
+      states + rows.slot[r] * layout.slot_stride + (block * nh + head) * layout.head_stride;
+  // Column `col` of [C | n]: C[a][col] at col + a * dv, n[a] at n_offset + a.
+  float* column = col < dv ? head_state + col : head_state + layout.n_offset();
+  const int64_t row_step = col < dv ? dv : 1;
+
+  float c[RPT];
+#pragma unroll
+  for (int i = 0; i < RPT; ++i) {
+    const int64_t a = a0 + warp + kScanWarps * i;
+    c[i] = (col_ok && a < dqk) ? column[a * row_step] : 0.0f;
+  }
+
+  const int64_t begin = rows.token_begin[r], count = rows.token_count[r];
+  for (int64_t t0 = 0; t0 < count; t0 += kScanTokensPerRound) {
+    const int round = static_cast<int>(min(int64_t{kScanTokensPerRound}, count - t0));
+    for (int idx = threadIdx.x; idx < round * kRowsPerSplit; idx += blockDim.x) {
+      const int g = idx / kRowsPerSplit, j = idx % kRowsPerSplit;
+      const int64_t a = a0 + j, t = begin + t0 + g;
+      const float* p = proj + t * proj_stride + head * dqk + a;
+      k_s[g][j] = a < dqk ? p[k_column] : 0.0f;
+      q_s[g][j] = a < dqk ? p[q_column] * scale : 0.0f;
+    }
+    for (int idx = threadIdx.x; idx < round * kWarp; idx += blockDim.x) {
+      const int g = idx / kWarp, l = idx % kWarp;
+      const int64_t cc = tile * kWarp + l, t = begin + t0 + g;
+      v_s[g][l] =
+          cc < dv ? proj[t * proj_stride + v_column + head * dv + cc] : (cc == dv ? 1.0f : 0.0f);
+    }
+    if (threadIdx.x < round) {
+      const float* g = gates + ((begin + t0 + threadIdx.x) * nh + head) * 3;
+      f_s[threadIdx.x] = g[0];
+      i_s[threadIdx.x] = g[1];
+    }
+    __syncthreads();
+    for (int g = 0; g < round; ++g) {
+      const float v = v_s[g][lane], f_act = f_s[g], i_act = i_s[g];
+      float p = 0.0f;
+#pragma unroll
+      for (int i = 0; i < RPT; ++i) {
+        const int j = warp + kScanWarps * i;
+        const float ik = i_act * k_s[g][j];
+        c[i] = f_act * c[i] + ik * v;
+        p += q_s[g][j] * c[i];
+      }
+      red[g][warp][lane] = p;
+    }
+    __syncthreads();
+    if (warp < round && col_ok) {
+      float sum = 0.0f;
+      for (int w = 0; w < kScanWarps; ++w) sum += red[warp][w][lane];  // fixed order
+      const int64_t t = begin + t0 + warp;
+      partial[((split * num_tokens + t) * nh + head) * (dv + 1) + col] = sum;
+    }
+    // The next round writes k_s/q_s/v_s only after every warp passed the barrier above, and
+    // writes red only after the next barrier, by which time these reads are done.
+  }
+
+#pragma unroll
+  for (int i = 0; i < RPT; ++i) {
+    const int64_t a = a0 + warp + kScanWarps * i;
+    if (col_ok && a < dqk) column[a * row_step] = c[i];
+  }
+}
+
+// Block per (token, head); dynamic shared memory holds the head's dv outputs.
+__global__ void HeadNormGateKernel(const float* partial, int32_t splits, const float* gates,
+                                   const float* proj, int64_t proj_stride, int64_t o_column,
+                                   const float* weight, const float* bias, int64_t num_tokens,
+                                   int64_t nh, int64_t dv, float eps, float norm_eps, void* out,
+                                   bool bf16) {
+  extern __shared__ float h_s[];
+  __shared__ float scratch[32];
+  const int64_t t = blockIdx.x / nh, head = blockIdx.x % nh;
+  auto summed = [&](int64_t column) {
+    float s = 0.0f;
+    for (int32_t sp = 0; sp < splits; ++sp) {
+      s += partial[((sp * num_tokens + t) * nh + head) * (dv + 1) + column];
+    }
+    return s;
+  };
+  const float qn = summed(dv);
+  const float m_t = gates[(t * nh + head) * 3 + 2];
+  const float denominator = fmaxf(fabsf(qn), expf(-m_t)) + eps;
+  float local = 0.0f;
+  for (int64_t b = threadIdx.x; b < dv; b += blockDim.x) {
+    const float h = summed(b) / denominator;
+    h_s[b] = h;
+    local += h;
+  }
+  const float mean = BlockSum(local, scratch) / static_cast<float>(dv);
+  local = 0.0f;
+  for (int64_t b = threadIdx.x; b < dv; b += blockDim.x) {
+    const float d = h_s[b] - mean;
+    local += d * d;
+  }
+  const float var = BlockSum(local, scratch) / static_cast<float>(dv);
+  const float inv_std = rsqrtf(var + norm_eps);
+  for (int64_t b = threadIdx.x; b < dv; b += blockDim.x) {
+    const int64_t idx = head * dv + b;
+    float y = (h_s[b] - mean) * inv_std * weight[idx];
+    if (bias != nullptr) y += bias[idx];
+    const float o = proj[t * proj_stride + o_column + idx];
+    StoreAct(out, t * nh * dv + idx, SigmoidF(o) * y, bf16);
+  }
+}
+
+__global__ void SwiGluKernel(const float* up, int64_t num_tokens, int64_t ffn,
+                             const float* gate_bias, const float* up_bias, void* out, bool bf16) {
+  const int64_t total = num_tokens * ffn;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t t = i / ffn, c = i % ffn;
+    float g = up[t * 2 * ffn + c];
+    float u = up[t * 2 * ffn + ffn + c];
+    if (gate_bias != nullptr) g += gate_bias[c];
+    if (up_bias != nullptr) u += up_bias[c];
+    StoreAct(out, i, g * SigmoidF(g) * u, bf16);
+  }
+}
+
+__global__ void GatherRowsKernel(const float* x, const int32_t* rows, int64_t dim, float* out) {
+  const int64_t i = blockIdx.x;
+  const float* src = x + static_cast<int64_t>(rows[i]) * dim;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) out[i * dim + d] = src[d];
+}
+
+__global__ void SoftCapKernel(float* values, int64_t count, float cap) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    values[i] = cap * tanhf(values[i] / cap);
+  }
+}
+
+__global__ void ArgmaxKernel(const float* logits, int64_t vocab, int32_t* ids) {
+  __shared__ float best_value[32];
+  __shared__ int64_t best_index[32];
+  const float* row = logits + blockIdx.x * vocab;
+  float value = -INFINITY;
+  int64_t index = vocab;  // none yet
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    if (index == vocab || row[v] > value) {  // strictly greater: the first maximum stays
+      value = row[v];
+      index = v;
+    }
+  }
+  // Warp then block reduction; ties go to the smaller index.
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    const float other_value = __shfl_xor_sync(0xffffffffu, value, offset);
+    const int64_t other_index = __shfl_xor_sync(0xffffffffu, index, offset);
+    if (other_value > value || (other_value == value && other_index < index)) {
+      value = other_value;
+      index = other_index;
+    }
+  }
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  if (lane == 0) {
+    best_value[warp] = value;
+    best_index[warp] = index;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < static_cast<int>(blockDim.x / kWarp); ++w) {
+      if (best_value[w] > value || (best_value[w] == value && best_index[w] < index)) {
+        value = best_value[w];
+        index = best_index[w];
+      }
+    }
+    ids[blockIdx.x] = static_cast<int32_t>(index < vocab ? index : 0);
+  }
+}
+
+__global__ void FillKernel(float* dst, int64_t count, float value) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    dst[i] = value;
+  }
+}
+
+__device__ __forceinline__ uint64_t SplitMix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+__global__ void RandomNormalKernel(void* values, bool bf16, int64_t count, uint64_t seed,
+                                   float mean, float stddev) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const uint64_t bits = SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(i)));
+    // Box-Muller from two 24-bit uniforms in (0, 1].
+    const float u1 = (static_cast<float>(bits >> 40) + 1.0f) * (1.0f / 16777216.0f);
+    const float u2 = static_cast<float>((bits >> 16) & 0xffffffu) * (1.0f / 16777216.0f);
+    const float z = sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
+    StoreAct(values, i, mean + stddev * z, bf16);
+  }
+}
+
+__global__ void ConvertF32Kernel(const float* src, int64_t count, void* dst, bool bf16) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    StoreAct(dst, i, src[i], bf16);
+  }
+}
+
+absl::Status LaunchStatus(const char* kernel) {
+  const cudaError_t error = cudaGetLastError();
+  if (error == cudaSuccess) return absl::OkStatus();
+  return CudaStatus(error, kernel, __FILE__, __LINE__);
+}
+
+// Threads for a per-row kernel over `dim` elements: a multiple of 32, at most 1024.
+int RowThreads(int64_t dim) {
+  return static_cast<int>(std::clamp<int64_t>(CeilDiv(dim, kWarp) * kWarp, kWarp, 256));
+}
+
+}  // namespace
+
+StateLayout StateLayout::For(int64_t num_blocks, int64_t num_heads, int64_t dqk, int64_t dv) {
+  StateLayout l;
+  l.num_blocks = num_blocks;
+  l.num_heads = num_heads;
+  l.dqk = dqk;
+  l.dv = dv;
+  l.head_stride = CeilDiv(dqk * dv + dqk + 1, 32) * 32;
+  l.slot_stride = num_blocks * num_heads * l.head_stride;
+  return l;
+}
+
+ScanPlan ScanPlan::For(int64_t dqk, int64_t dv) {
+  ScanPlan p;
+  p.rows_per_thread = 1;
+  while (p.rows_per_thread < kMaxRowsPerThread && kScanWarps * p.rows_per_thread < dqk) {
+    p.rows_per_thread *= 2;
+  }
+  p.rows_per_split = kScanWarps * p.rows_per_thread;
+  p.splits = static_cast<int32_t>(CeilDiv(dqk, p.rows_per_split));
+  p.column_tiles = static_cast<int32_t>(CeilDiv(dv + 1, kWarp));
+  return p;
+}
+
+absl::Status LaunchEmbeddingGather(const int32_t* tokens, int64_t num_tokens, const void* table,
+                                   ActType table_type, int64_t dim, float* x, cudaStream_t stream) {
+  if (num_tokens == 0) return absl::OkStatus();
+  EmbeddingGatherKernel<<<static_cast<unsigned>(num_tokens), RowThreads(dim), 0, stream>>>(
+      tokens, num_tokens, table, table_type == ActType::kBF16, dim, x);
+  return LaunchStatus("EmbeddingGatherKernel");
+}
+
+absl::Status LaunchRmsNorm(const float* x, int64_t rows, int64_t dim, const float* weight,
+                           const float* bias, float eps, void* out, ActType out_type,
+                           cudaStream_t stream) {
+  if (rows == 0) return absl::OkStatus();
+  RmsNormKernel<<<static_cast<unsigned>(rows), RowThreads(dim), 0, stream>>>(
+      x, dim, weight, bias, eps, out, out_type == ActType::kBF16);
+  return LaunchStatus("RmsNormKernel");
+}
+
+absl::Status LaunchAddBias(float* y, int64_t rows, int64_t cols, int64_t row_stride,
+                           const float* bias, cudaStream_t stream) {
+  if (rows * cols == 0) return absl::OkStatus();
+  AddBiasKernel<<<ElementwiseBlocks(rows * cols, 256), 256, 0, stream>>>(y, rows, cols, row_stride,
+                                                                         bias);
+  return LaunchStatus("AddBiasKernel");
+}
+
+absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_column,
+                              int64_t f_column, const float* i_bias, const float* f_bias,
+                              float gate_soft_cap, const StepRows& rows, const StateLayout& layout,
+                              int64_t block, float* states, float* gates, cudaStream_t stream) {
+  const int64_t threads_needed = int64_t{rows.num_rows} * layout.num_heads;
+  if (threads_needed == 0) return absl::OkStatus();
+  constexpr int kThreads = 64;
+  MlstmGatesKernel<<<static_cast<unsigned>(CeilDiv(threads_needed, kThreads)), kThreads, 0,
+                     stream>>>(proj, proj_stride, i_column, f_column, i_bias, f_bias, gate_soft_cap,
+                               rows, layout, block, states, gates);
+  return LaunchStatus("MlstmGatesKernel");
+}
+
+absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_column,
+                             int64_t k_column, int64_t v_column, const float* gates,
+                             const StepRows& rows, const StateLayout& layout, const ScanPlan& plan,
+                             int64_t block, int64_t num_tokens, float* states, float* partial,
+                             cudaStream_t stream) {
+  if (rows.num_rows == 0) return absl::OkStatus();
+  if (rows.num_rows > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mLSTM scan: ", rows.num_rows, " rows in one step (limit 65535)"));
+  }
+  const dim3 grid(static_cast<unsigned>(layout.num_heads * plan.splits * plan.column_tiles),
+                  static_cast<unsigned>(rows.num_rows));
+  const dim3 threads(kScanWarps * kWarp);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(layout.dqk)));
+#define XLSTM_LAUNCH_SCAN(RPT)                                                                   \
+  MlstmScanKernel<RPT><<<grid, threads, 0, stream>>>(                                            \
+      proj, proj_stride, q_column, k_column, v_column, gates, rows, layout, plan.rows_per_split, \
+      plan.splits, plan.column_tiles, block, num_tokens, scale, states, partial)
+  switch (plan.rows_per_thread) {
+    case 1:
+      XLSTM_LAUNCH_SCAN(1);
+      break;
+    case 2:
+      XLSTM_LAUNCH_SCAN(2);
+      break;
+    case 4:
+      XLSTM_LAUNCH_SCAN(4);
+      break;
+    case 8:
+      XLSTM_LAUNCH_SCAN(8);
+      break;
+    case 16:
+      XLSTM_LAUNCH_SCAN(16);
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("mLSTM scan: unsupported rows_per_thread ", plan.rows_per_thread));
+  }
+#undef XLSTM_LAUNCH_SCAN
+  return LaunchStatus("MlstmScanKernel");
+}
+
+absl::Status LaunchHeadNormGate(const float* partial, int32_t splits, const float* gates,
+                                const float* proj, int64_t proj_stride, int64_t o_column,
+                                const float* weight, const float* bias, int64_t num_tokens,
+                                int64_t num_heads, int64_t dv, float eps, float norm_eps, void* out,
+                                ActType out_type, cudaStream_t stream) {
+  if (num_tokens == 0) return absl::OkStatus();
+  const size_t shared = static_cast<size_t>(dv) * sizeof(float);
+  if (shared > 48 * 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("head norm: v head dim ", dv, " exceeds the kernel's limit 12288"));
+  }
+  HeadNormGateKernel<<<static_cast<unsigned>(num_tokens * num_heads), RowThreads(dv), shared,
+                       stream>>>(partial, splits, gates, proj, proj_stride, o_column, weight, bias,
+                                 num_tokens, num_heads, dv, eps, norm_eps, out,
+                                 out_type == ActType::kBF16);
+  return LaunchStatus("HeadNormGateKernel");
+}
+
+absl::Status LaunchSwiGlu(const float* up, int64_t num_tokens, int64_t ffn, const float* gate_bias,
+                          const float* up_bias, void* out, ActType out_type, cudaStream_t stream) {
+  if (num_tokens * ffn == 0) return absl::OkStatus();
+  SwiGluKernel<<<ElementwiseBlocks(num_tokens * ffn, 256), 256, 0, stream>>>(
+      up, num_tokens, ffn, gate_bias, up_bias, out, out_type == ActType::kBF16);
+  return LaunchStatus("SwiGluKernel");
+}
+
+absl::Status LaunchGatherRows(const float* x, const int32_t* rows, int64_t num_rows, int64_t dim,
+                              float* out, cudaStream_t stream) {
+  if (num_rows == 0) return absl::OkStatus();
+  GatherRowsKernel<<<static_cast<unsigned>(num_rows), RowThreads(dim), 0, stream>>>(x, rows, dim,
+                                                                                    out);
+  return LaunchStatus("GatherRowsKernel");
+}
+
+absl::Status LaunchSoftCap(float* values, int64_t count, float cap, cudaStream_t stream) {
+  if (cap <= 0.0f || count == 0) return absl::OkStatus();
+  SoftCapKernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(values, count, cap);
+  return LaunchStatus("SoftCapKernel");
+}
+
+absl::Status LaunchArgmax(const float* logits, int64_t rows, int64_t vocab, int32_t* ids,
+                          cudaStream_t stream) {
+  if (rows == 0) return absl::OkStatus();
+  ArgmaxKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(logits, vocab, ids);
+  return LaunchStatus("ArgmaxKernel");
+}
+
+absl::Status LaunchFill(float* dst, int64_t count, float value, cudaStream_t stream) {
+  if (count == 0) return absl::OkStatus();
+  FillKernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(dst, count, value);
+  return LaunchStatus("FillKernel");
+}
+
+absl::Status LaunchRandomNormal(void* values, ActType type, int64_t count, uint64_t seed,
+                                float mean, float stddev, cudaStream_t stream) {
+  if (count == 0) return absl::OkStatus();
+  RandomNormalKernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(
+      values, type == ActType::kBF16, count, seed, mean, stddev);
+  return LaunchStatus("RandomNormalKernel");
+}
+
+absl::Status LaunchConvertF32(const float* src, int64_t count, void* dst, ActType type,
+                              cudaStream_t stream) {
+  if (count == 0) return absl::OkStatus();
+  ConvertF32Kernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(src, count, dst,
+                                                                      type == ActType::kBF16);
+  return LaunchStatus("ConvertF32Kernel");
+}
+
+}  // namespace xlstm::engine::cuda
