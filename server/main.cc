@@ -17,11 +17,11 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "client/flag_names.h"
-#include "engine/cpu/cpu_backend.h"
 #include "engine/serving/engine.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/backend_factory.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/server_options.h"
@@ -31,7 +31,9 @@ ABSL_FLAG(std::string, model, "", "model directory (config.json, *.safetensors, 
 ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");
 ABSL_FLAG(int32_t, port, 50051, "gRPC port (0: pick a free one)");
 ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (0: pick; -1: off)");
-ABSL_FLAG(std::string, backend, "auto", "auto | cpu | cuda");
+ABSL_FLAG(std::string, backend, "auto", "auto | cpu | cuda (auto: cuda when a GPU is visible)");
+ABSL_FLAG(std::string, weight_dtype, "bfloat16",
+          "CUDA backend weights: bfloat16 | float32 (exact comparisons with the CPU reference)");
 ABSL_FLAG(int32_t, num_slots, 64, "recurrent-state slots (max concurrent sequences)");
 ABSL_FLAG(int32_t, max_queue, 256, "max waiting requests; beyond: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_prompt_tokens, 4096, "max prompt (or score context+continuation) tokens");
@@ -58,6 +60,7 @@ ServerOptions OptionsFromFlags() {
   o.port = absl::GetFlag(FLAGS_port);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.backend = absl::GetFlag(FLAGS_backend);
+  o.weight_dtype = absl::GetFlag(FLAGS_weight_dtype);
   o.num_slots = absl::GetFlag(FLAGS_num_slots);
   o.max_queue = absl::GetFlag(FLAGS_max_queue);
   o.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
@@ -80,9 +83,9 @@ absl::Status CheckOptions(const ServerOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--backend ", o.backend, ": expected auto, cpu or cuda"));
   }
-  if (o.backend == "cuda") {
-    return absl::UnimplementedError(
-        "--backend cuda: this build has no CUDA backend yet; use --backend cpu (or auto)");
+  if (o.weight_dtype != "bfloat16" && o.weight_dtype != "float32") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--weight-dtype ", o.weight_dtype, ": expected bfloat16 or float32"));
   }
   auto positive = [](const char* name, int64_t v) -> absl::Status {
     if (v >= 1) return absl::OkStatus();
@@ -105,16 +108,17 @@ void PrintOptions(const ServerOptions& o) {
   std::printf(
       "xlstm-server configuration:\n  model                  %s\n  host                   %s\n"
       "  port                   %d\n  metrics-port           %d\n  backend                %s%s\n"
+      "  weight-dtype           %s\n"
       "  num-slots              %d\n  max-queue              %d\n  max-prompt-tokens      %d\n"
       "  max-new-tokens-limit   %d\n  default-max-new-tokens %d\n  step-token-budget      %d\n"
       "  max-message-bytes      %d\n  drain-grace-seconds    %g\n  max-n                  %d\n"
       "  max-stop-strings       %d\n  max-stop-string-bytes  %d\n  max-score-items        %d\n"
       "  max-continuations      %d\n",
       o.model_dir.c_str(), o.host.c_str(), o.port, o.metrics_port, o.backend.c_str(),
-      o.backend == "auto" ? " (-> cpu: no CUDA backend in this build)" : "", o.num_slots,
-      o.max_queue, o.max_prompt_tokens, o.max_new_tokens_limit, o.default_max_new_tokens,
-      o.step_token_budget, o.max_message_bytes, o.drain_grace_seconds, o.max_n,
-      o.max_stop_strings, o.max_stop_string_bytes, o.max_score_items, o.max_continuations);
+      o.backend == "auto" ? absl::StrCat(" (-> ", ResolveBackendName("auto"), ")").c_str() : "",
+      o.weight_dtype.c_str(), o.num_slots, o.max_queue, o.max_prompt_tokens, o.max_new_tokens_limit,
+      o.default_max_new_tokens, o.step_token_budget, o.max_message_bytes, o.drain_grace_seconds,
+      o.max_n, o.max_stop_strings, o.max_stop_string_bytes, o.max_score_items, o.max_continuations);
   std::fflush(stdout);
 }
 
@@ -175,14 +179,13 @@ int Serve() {
               grpc_port);
   std::fflush(stdout);
 
-  absl::StatusOr<std::unique_ptr<engine::CpuModel>> model = engine::CpuModel::Load(options.model_dir);
-  if (!model.ok()) {
-    std::fprintf(stderr, "xlstm-server: %s\n", std::string(model.status().message()).c_str());
-    server->Shutdown();
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<engine::CpuBackend>> backend =
-      engine::CpuBackend::Create(*std::move(model), options.num_slots);
+  BackendChoice choice;
+  choice.backend = options.backend;
+  choice.weight_dtype = options.weight_dtype;
+  choice.max_slots = options.num_slots;
+  choice.step_token_budget = options.step_token_budget;
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
+      CreateBackend(options.model_dir, choice);
   absl::StatusOr<std::unique_ptr<TextCodec>> codec = TextCodec::Load(options.model_dir);
   if (!backend.ok() || !codec.ok()) {
     const absl::Status& s = !backend.ok() ? backend.status() : codec.status();
@@ -208,8 +211,24 @@ int Serve() {
               (*engine)->num_slots(), *codec ? "yes" : "no");
   std::fflush(stdout);
 
+  // Wait for SIGTERM/SIGINT, checking once a second that the engine is still healthy: after a
+  // device fault the process exits non-zero so that an orchestrator restarts it.
   int signal = 0;
-  sigwait(&signals, &signal);
+  const timespec poll_interval{1, 0};
+  while (true) {
+    signal = sigtimedwait(&signals, nullptr, &poll_interval);
+    if (signal > 0) break;
+    const engine::EngineStats stats = (*engine)->Stats();
+    if (stats.failed) {
+      std::fprintf(stderr, "xlstm-server: the engine failed (%s); exiting\n", stats.fault.c_str());
+      set_health(false);
+      service.BeginDrain();
+      (*engine)->Shutdown(absl::ZeroDuration());
+      server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      if (metrics) metrics->SetEngine(nullptr);
+      return 3;
+    }
+  }
   std::printf("xlstm-server: signal %d: draining (grace %gs)\n", signal,
               options.drain_grace_seconds);
   std::fflush(stdout);
