@@ -13,7 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "client/flag_names.h"
+#include "tools/common/flag_names.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "xlstm/v1/inference.grpc.pb.h"
