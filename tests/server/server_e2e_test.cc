@@ -1,15 +1,11 @@
 // End-to-end tests over loopback: a real xlstm-server process (CPU backend, hf/default model)
 // driven through the generated C++ stubs, checked against xlstm-run and the metrics endpoint.
-#include <arpa/inet.h>
+// The server process helper is tests/server/server_process.h.
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <functional>
 #include <memory>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,144 +14,17 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/server/server_process.h"
 #include "xlstm/v1/inference.grpc.pb.h"
 
 namespace {
 
 using xlstm::v1::Inference;
 
-const std::string kModel = XLSTM_TEST_DATA_DIR "/hf/default";
-const std::string kServer = XLSTM_BINARY_DIR "/server/xlstm-server";
-const std::string kRun = XLSTM_BINARY_DIR "/tools/xlstm_run/xlstm-run";
-
-std::string RunCommand(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  if (p) pclose(p);
-  return out;
-}
-
-// A child xlstm-server; reads its stdout until the ready line.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> extra) {
-    int fds[2];
-    EXPECT_EQ(pipe(fds), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      std::vector<std::string> args = {kServer, "--model", kModel, "--host", "127.0.0.1",
-                                       "--port", "0", "--metrics-port", "0"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(kServer.c_str(), argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out_ = fdopen(fds[0], "r");
-    char line[1024];
-    std::regex ready("ready grpc_port=(\\d+) metrics_port=(\\d+)");
-    while (fgets(line, sizeof line, out_)) {
-      std::cmatch m;
-      if (std::regex_search(line, m, ready)) {
-        port_ = std::stoi(m[1]);
-        metrics_port_ = std::stoi(m[2]);
-        break;
-      }
-    }
-    EXPECT_GT(port_, 0) << "server did not start";
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = Inference::NewStub(channel_);
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  // SIGTERM and wait; returns the exit status.
-  int Terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  void Signal(int sig) { kill(pid_, sig); }
-  int WaitExit() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  Inference::Stub& stub() { return *stub_; }
-  std::shared_ptr<grpc::Channel> channel() { return channel_; }
-
-  std::string Scrape() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(metrics_port_));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "";
-    const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    (void)!write(fd, req.data(), req.size());
-    std::string out;
-    char buf[8192];
-    ssize_t n;
-    // Stop at Content-Length: the server may keep the connection open.
-    size_t want = std::string::npos;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
-      out.append(buf, n);
-      const size_t head = out.find("\r\n\r\n");
-      if (want == std::string::npos && head != std::string::npos) {
-        std::smatch m;
-        std::string headers = out.substr(0, head);
-        if (std::regex_search(headers, m, std::regex("[Cc]ontent-[Ll]ength: *(\\d+)"))) {
-          want = head + 4 + std::stoul(m[1]);
-        }
-      }
-      if (want != std::string::npos && out.size() >= want) break;
-    }
-    close(fd);
-    return out;
-  }
-  // The value of a sample line `name{labels} value` (labels as written), -1 when absent.
-  double Metric(const std::string& name_and_labels) {
-    const std::string text = Scrape();
-    size_t pos = 0;
-    while ((pos = text.find(name_and_labels + " ", pos)) != std::string::npos) {
-      if (pos == 0 || text[pos - 1] == '\n') {
-        return std::stod(text.substr(pos + name_and_labels.size() + 1));
-      }
-      ++pos;
-    }
-    return -1;
-  }
-  bool WaitMetric(const std::string& name, double value) {
-    for (int i = 0; i < 300; ++i) {
-      if (Metric(name) == value) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-  int port_ = 0;
-  int metrics_port_ = 0;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<Inference::Stub> stub_;
-};
+using xlstm::testing::kModel;
+using xlstm::testing::kRun;
+using xlstm::testing::RunCommand;
+using xlstm::testing::ServerProcess;
 
 struct GenResult {
   grpc::Status status;
