@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "tools/common/flag_names.h"
@@ -240,6 +241,8 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]");
   std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1);
   if (positional.size() != 1) {
     std::fprintf(stderr, "usage: xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]\n");

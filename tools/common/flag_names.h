@@ -8,6 +8,10 @@
 // negations are accepted as --no-greedy, --no_greedy and --nogreedy (all become --nogreedy, which
 // is absl's spelling). Unknown names pass through unchanged, so absl reports them by name.
 //
+// ParseFlags also makes --help list the program's own flags: absl's default shows only flags
+// defined in <program>.cc or <program>_main.cc, which matches none of ours (xlstm-server's flags
+// live in main.cc, xlstm-run's in flags.cc), so --help printed "No flags matched".
+//
 // Header-only: a consumer links absl::flags, absl::flags_parse, absl::flags_reflection and
 // absl::strings, and has the repository root on its include path.
 #ifndef XLSTM_TOOLS_COMMON_FLAG_NAMES_H_
@@ -19,7 +23,10 @@
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
 
 namespace xlstm::cli {
 
@@ -61,10 +68,21 @@ inline std::vector<std::string> NormalizeFlagNames(const std::vector<std::string
   return out;
 }
 
+// --help and --helpshort list every flag not defined by abseil itself.
+inline void HelpListsOwnFlags() {
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [](absl::string_view file) {
+    return !absl::StrContains(file, "absl/");
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
+}
+
 // Parses argv[first..] with dashed names normalized (argv[0] is kept as the program name) and
 // returns the positional arguments, without the program name. absl exits with a message naming
-// the flag on an unknown flag or a bad value.
+// the flag on an unknown flag or a bad value, and prints the flags on --help.
 inline std::vector<std::string> ParseFlags(int argc, char** argv, int first) {
+  HelpListsOwnFlags();
   std::vector<std::string> normalized =
       NormalizeFlagNames(std::vector<std::string>(argv + first, argv + argc));
   std::vector<char*> args = {argv[0]};
