@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The project's entry points, shared by the README quick start and CI:
 #
-#   tools/dev.sh demo   install dependencies, build, create the default (random-weight) model
-#                       and generate from it
+#   tools/dev.sh demo   install dependencies, build, create the default (random-weight) model,
+#                       start xlstm-server on it (free port), stream a generation, check health,
+#                       score a continuation with xlstm-client, then stop the server (SIGTERM)
 #   tools/dev.sh test   install dependencies, build, run every test (plus the model-loading
 #                       tests under address/undefined sanitizers)
 #   tools/dev.sh build  install dependencies and build only
 #
-# Environment: BUILD_DIR (default build), JOBS (default: number of cores).
+# Environment: BUILD_DIR (default build), JOBS (default: number of cores), DEMO_MODEL (default
+# $BUILD_DIR/models/demo), DEMO_READY_TIMEOUT (seconds to wait for the server, default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,92 @@ demo_model() {
   fi
 }
 
+# The demo server: started on a free port, stopped (and waited for) on every exit path.
+SERVER_PID=""
+DEMO_TMP=""
+stop_server() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+  if [[ -n "$DEMO_TMP" ]]; then rm -rf "$DEMO_TMP"; fi
+}
+
+demo_server() {
+  local client="$BUILD_DIR/client/xlstm-client" timeout=${DEMO_READY_TIMEOUT:-60}
+  DEMO_TMP=$(mktemp -d)
+  trap stop_server EXIT
+  trap 'exit 130' INT TERM
+  local log="$DEMO_TMP/server.log"
+  echo "== xlstm-server --model $DEMO_MODEL --port 0 (a free port)"
+  "$BUILD_DIR/server/xlstm-server" --model "$DEMO_MODEL" --host 127.0.0.1 --port 0 \
+    --metrics-port 0 --num-slots 8 >"$log" 2>&1 &
+  SERVER_PID=$!
+  local ready="" start=$SECONDS
+  while [[ -z "$ready" ]]; do
+    ready=$(grep -m1 -o 'ready grpc_port=[0-9]* metrics_port=-\?[0-9]*' "$log" || true)
+    [[ -n "$ready" ]] && break
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "demo: xlstm-server exited before it was ready; its output:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    if ((SECONDS - start >= timeout)); then
+      echo "demo: xlstm-server not ready after ${timeout}s (DEMO_READY_TIMEOUT); its output:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  local port=${ready#ready grpc_port=}
+  port=${port%% *}
+  local metrics_port=${ready##*metrics_port=}
+  local target="127.0.0.1:$port"
+  grep -m1 'ready' "$log"
+
+  echo
+  echo "== xlstm-client --target $target health"
+  "$client" --target "$target" health
+
+  echo
+  echo "== xlstm-client --target $target generate --prompt ... --stream"
+  echo "   (random weights: the tokens are meaningless, the pipeline that streams them is real)"
+  "$client" --target "$target" generate --prompt "The recurrent state of an xLSTM" \
+    --max-new-tokens 24 --temperature 0.8 --top-p 0.95 --seed 1 --stream
+
+  echo
+  echo "== xlstm-client --target $target score --context ... --continuation ...  (log P per token)"
+  "$client" --target "$target" score --context "The recurrent state of an" \
+    --continuation " xLSTM cell"
+
+  echo
+  echo "== GET 127.0.0.1:$metrics_port/metrics (a few of the Prometheus series)"
+  if exec 3<>"/dev/tcp/127.0.0.1/$metrics_port" 2>/dev/null; then
+    printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+    grep -E '^xlstm_(generation_tokens_total|prompt_tokens_total|request_success_total)' <&3 || true
+    exec 3<&- 3>&-
+  fi
+
+  echo
+  echo "== SIGTERM: the server drains and exits"
+  kill -TERM "$SERVER_PID"
+  local status=0
+  wait "$SERVER_PID" || status=$?
+  SERVER_PID=""
+  grep -E 'draining|stopped' "$log" || true
+  if ((status != 0)); then
+    echo "demo: xlstm-server exited with status $status" >&2
+    exit 1
+  fi
+  echo "demo: done (server exit status 0)"
+}
+
 case "${1:-}" in
   build)
     build
@@ -35,10 +123,7 @@ case "${1:-}" in
   demo)
     build
     demo_model
-    echo "== xlstm-run generate (random weights: the tokens are meaningless, the pipeline is real)"
-    "$BUILD_DIR/tools/xlstm_run/xlstm-run" generate --model "$DEMO_MODEL" \
-      --prompt "The recurrent state of an xLSTM" --max-new-tokens 24 --temperature 0.8 --top-p 0.95 \
-      --seed 1 --json
+    demo_server
     ;;
   test)
     build
