@@ -14,11 +14,11 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "tools/common/flag_names.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
+#include "tools/common/flag_names.h"
 #include "xlstm/v1/inference.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server HOST:PORT");
 ABSL_FLAG(std::string, ids, "", "prompt token ids, comma-separated");
@@ -74,11 +74,16 @@ int Fail(const grpc::Status& s) {
 
 const char* ReasonName(xlstm::v1::FinishReason r) {
   switch (r) {
-    case xlstm::v1::FINISH_REASON_LENGTH: return "length";
-    case xlstm::v1::FINISH_REASON_STOP_SEQUENCE: return "stop_sequence";
-    case xlstm::v1::FINISH_REASON_EOS_TOKEN: return "eos_token";
-    case xlstm::v1::FINISH_REASON_CANCELLED: return "cancelled";
-    default: return "";
+    case xlstm::v1::FINISH_REASON_LENGTH:
+      return "length";
+    case xlstm::v1::FINISH_REASON_STOP_SEQUENCE:
+      return "stop_sequence";
+    case xlstm::v1::FINISH_REASON_EOS_TOKEN:
+      return "eos_token";
+    case xlstm::v1::FINISH_REASON_CANCELLED:
+      return "cancelled";
+    default:
+      return "";
   }
 }
 
@@ -136,9 +141,10 @@ int Generate(Inference::Stub& stub) {
         j["final"] = true;
         j["usage"] = {{"prompt_tokens", msg.usage().prompt_tokens()},
                       {"generated_tokens", msg.usage().generated_tokens()}};
-        j["timings"] = {{"queue_seconds", msg.timings().queue_seconds()},
-                        {"time_to_first_token_seconds", msg.timings().time_to_first_token_seconds()},
-                        {"total_seconds", msg.timings().total_seconds()}};
+        j["timings"] = {
+            {"queue_seconds", msg.timings().queue_seconds()},
+            {"time_to_first_token_seconds", msg.timings().time_to_first_token_seconds()},
+            {"total_seconds", msg.timings().total_seconds()}};
       }
       std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);
@@ -154,8 +160,10 @@ int Generate(Inference::Stub& stub) {
     if (absl::GetFlag(FLAGS_logprobs)) j["logprobs"] = logprobs;
     std::printf("%s\n", j.dump().c_str());
   } else if (!json) {
-    if (stream) std::printf("\n");
-    else std::printf("%s\n", text.c_str());
+    if (stream)
+      std::printf("\n");
+    else
+      std::printf("%s\n", text.c_str());
     std::string joined;
     for (size_t i = 0; i < ids.size(); ++i) joined += (i ? "," : "") + std::to_string(ids[i]);
     std::printf("ids: %s\nfinish_reason: %s\n", joined.c_str(), reason.c_str());
@@ -213,8 +221,10 @@ int Info(Inference::Stub& stub) {
   xlstm::v1::GetModelInfoResponse resp;
   grpc::Status status = stub.GetModelInfo(&ctx, {}, &resp);
   if (!status.ok()) return Fail(status);
-  nlohmann::json j = {{"backend", resp.backend()},       {"num_slots", resp.num_slots()},
-                      {"slots_used", resp.slots_used()}, {"vocab_size", resp.vocab_size()},
+  nlohmann::json j = {{"backend", resp.backend()},
+                      {"num_slots", resp.num_slots()},
+                      {"slots_used", resp.slots_used()},
+                      {"vocab_size", resp.vocab_size()},
                       {"has_tokenizer", resp.has_tokenizer()},
                       {"model_dir", resp.model_dir()},
                       {"max_prompt_tokens", resp.limits().max_prompt_tokens()},
@@ -245,7 +255,9 @@ int main(int argc, char** argv) {
       "xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]");
   std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1);
   if (positional.size() != 1) {
-    std::fprintf(stderr, "usage: xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]\n");
+    std::fprintf(
+        stderr,
+        "usage: xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]\n");
     return 2;
   }
   grpc::ChannelArguments args;

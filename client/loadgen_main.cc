@@ -170,8 +170,8 @@ std::optional<std::string> ConfigFromFlags(Config* c) {
   c->json_path = absl::GetFlag(FLAGS_json);
   c->channels = absl::GetFlag(FLAGS_channels);
   if (c->channels < 1 || c->channels > c->concurrency) {
-    return absl::StrCat("--channels: ", c->channels, " is outside [1, --concurrency = ",
-                        c->concurrency, "]");
+    return absl::StrCat("--channels: ", c->channels,
+                        " is outside [1, --concurrency = ", c->concurrency, "]");
   }
   c->tail_timeout_s = absl::GetFlag(FLAGS_tail_timeout_s);
   if (!std::isfinite(c->tail_timeout_s) || c->tail_timeout_s < 0 || c->tail_timeout_s > 1e6) {
@@ -265,16 +265,18 @@ class Run {
       done_cv_.wait_until(lock, wake);
       const auto now = Clock::now();
       if (!cancelled && now >= cancel_at && running_ > 0) {
-        std::fprintf(stderr, "xlstm-loadgen: cancelling %d requests still running %gs after the "
-                     "window\n", running_, config_.tail_timeout_s);
+        std::fprintf(stderr,
+                     "xlstm-loadgen: cancelling %d requests still running %gs after the "
+                     "window\n",
+                     running_, config_.tail_timeout_s);
         for (grpc::ClientContext* ctx : active_) {
           if (ctx != nullptr) ctx->TryCancel();
         }
         cancelled = true;
       }
       if (now >= next_progress && running_ > 0) {
-        std::fprintf(stderr, "xlstm-loadgen: t=%.0fs requests=%lld tokens=%lld\n",
-                     Seconds(now), static_cast<long long>(progress_requests_.load()),
+        std::fprintf(stderr, "xlstm-loadgen: t=%.0fs requests=%lld tokens=%lld\n", Seconds(now),
+                     static_cast<long long>(progress_requests_.load()),
                      static_cast<long long>(progress_tokens_.load()));
         next_progress += std::chrono::seconds(5);
       }
@@ -305,8 +307,7 @@ class Run {
         req.set_add_special_tokens(true);
         break;
       case Prompt::kIds:
-        req.mutable_ids()->mutable_ids()->Add(config_.prompt.ids.begin(),
-                                              config_.prompt.ids.end());
+        req.mutable_ids()->mutable_ids()->Add(config_.prompt.ids.begin(), config_.prompt.ids.end());
         break;
       case Prompt::kRandom: {
         std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(vocab_size_ - 1));
@@ -384,24 +385,24 @@ class Run {
 
   std::mutex mu_;
   std::condition_variable done_cv_;
-  int running_ = 0;                          // guarded by mu_
-  std::vector<grpc::ClientContext*> active_;  // guarded by mu_
-  std::vector<RequestRecord> records_;       // guarded by mu_ until Wait returns
+  int running_ = 0;                                    // guarded by mu_
+  std::vector<grpc::ClientContext*> active_;           // guarded by mu_
+  std::vector<RequestRecord> records_;                 // guarded by mu_ until Wait returns
   std::map<std::string, std::string> error_examples_;  // first message per status code
 };
 
 nlohmann::ordered_json DistributionMs(const Distribution& d) {
-  return {{"count", d.count},     {"mean", d.mean * 1e3}, {"min", d.min * 1e3},
-          {"p50", d.p50 * 1e3},   {"p90", d.p90 * 1e3},   {"p99", d.p99 * 1e3},
-          {"max", d.max * 1e3}};
+  return {{"count", d.count},   {"mean", d.mean * 1e3}, {"min", d.min * 1e3}, {"p50", d.p50 * 1e3},
+          {"p90", d.p90 * 1e3}, {"p99", d.p99 * 1e3},   {"max", d.max * 1e3}};
 }
 
 void PrintTable(const Config& c, const Summary& s, const xlstm::v1::GetModelInfoResponse& info,
                 const std::map<std::string, std::string>& examples) {
-  std::printf("xlstm-loadgen: target %s (%s backend, %d slots), concurrency %d, window %gs "
-              "after %gs warm-up\n",
-              c.target.c_str(), info.backend().c_str(), info.num_slots(), c.concurrency,
-              c.duration_s, c.warmup_s);
+  std::printf(
+      "xlstm-loadgen: target %s (%s backend, %d slots), concurrency %d, window %gs "
+      "after %gs warm-up\n",
+      c.target.c_str(), info.backend().c_str(), info.num_slots(), c.concurrency, c.duration_s,
+      c.warmup_s);
   std::printf("prompt: %s; max_new_tokens %d; %s%s\n\n", PromptDescription(c.prompt).c_str(),
               c.max_new_tokens,
               c.temperature == 0 ? "greedy" : absl::StrCat("temperature ", c.temperature).c_str(),
@@ -418,8 +419,7 @@ void PrintTable(const Config& c, const Summary& s, const xlstm::v1::GetModelInfo
               s.output_tokens_per_second, s.requests_per_second, s.window_seconds);
   if (s.warmup_requests > 0) {
     std::printf("  warm-up requests    %lld (errors %lld), not counted\n",
-                static_cast<long long>(s.warmup_requests),
-                static_cast<long long>(s.warmup_errors));
+                static_cast<long long>(s.warmup_requests), static_cast<long long>(s.warmup_errors));
   }
   std::printf("\n  %-10s %9s %9s %9s %9s %9s %9s\n", "ms", "mean", "p50", "p90", "p99", "max",
               "count");
@@ -476,8 +476,9 @@ int Main(int argc, char** argv) {
   {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(config.connect_timeout_s * 1e3)));
+    ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(config.connect_timeout_s * 1e3)));
     auto stub = Inference::NewStub(channels[0]);
     const grpc::Status status = stub->GetModelInfo(&ctx, {}, &info);
     if (!status.ok()) {
@@ -488,8 +489,9 @@ int Main(int argc, char** argv) {
     }
   }
   if (config.prompt.kind == Prompt::kText && !info.has_tokenizer()) {
-    return UsageError("--prompt: the server's model has no tokenizer; use --prompt-ids or "
-                      "--prompt-tokens");
+    return UsageError(
+        "--prompt: the server's model has no tokenizer; use --prompt-ids or "
+        "--prompt-tokens");
   }
   for (int32_t id : config.prompt.ids) {
     if (id >= info.vocab_size()) {
@@ -512,8 +514,8 @@ int Main(int argc, char** argv) {
 
   if (json_out.is_open()) {
     nlohmann::ordered_json prompt = {{"kind", config.prompt.kind == Prompt::kText  ? "text"
-                                      : config.prompt.kind == Prompt::kIds ? "ids"
-                                                                           : "random"}};
+                                              : config.prompt.kind == Prompt::kIds ? "ids"
+                                                                                   : "random"}};
     if (config.prompt.kind == Prompt::kText) prompt["text"] = config.prompt.text;
     if (config.prompt.kind == Prompt::kIds) prompt["ids"] = config.prompt.ids;
     if (config.prompt.kind == Prompt::kRandom) prompt["tokens"] = config.prompt.random_tokens;

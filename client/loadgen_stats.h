@@ -47,10 +47,10 @@ struct RequestRecord {
 //    messages that arrived in it, and successful requests that ended in it, divided by its length.
 //    In steady state that is the server's rate, without the ramp-up and the tail.
 struct Summary {
-  int64_t requests = 0;      // measured requests that finished OK
-  int64_t errors = 0;        // measured requests that finished with another status
+  int64_t requests = 0;  // measured requests that finished OK
+  int64_t errors = 0;    // measured requests that finished with another status
   std::map<std::string, int64_t> errors_by_code;  // gRPC status code name -> count
-  int64_t warmup_requests = 0;  // requests started before window_start
+  int64_t warmup_requests = 0;                    // requests started before window_start
   int64_t warmup_errors = 0;
   int64_t output_tokens = 0;  // over the measured requests that finished OK
   int64_t min_tokens_per_request = 0;

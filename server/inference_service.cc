@@ -39,8 +39,8 @@ std::optional<Clock::time_point> SteadyDeadline(const grpc::CallbackServerContex
   if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
     return std::nullopt;
   }
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                            deadline - std::chrono::system_clock::now());
+  return Clock::now() +
+         std::chrono::duration_cast<Clock::duration>(deadline - std::chrono::system_clock::now());
 }
 
 uint64_t RandomSeed() {
@@ -65,7 +65,8 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
       Finish(serving);
       return;
     }
-    const uint64_t seed = request->sampling().has_seed() ? request->sampling().seed() : RandomSeed();
+    const uint64_t seed =
+        request->sampling().has_seed() ? request->sampling().seed() : RandomSeed();
     seed_ = seed;
     absl::StatusOr<engine::GenerateRequest> r =
         ToEngineGenerate(MakeValidation(*service), *request, seed);
@@ -166,43 +167,48 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   void OnEngineDone(engine::GenerateDone d) {
     // gRPC cancels a call whose deadline passed, which can reach the engine before its own
     // deadline check: report it as the deadline it is.
-    if (d.status.code() == absl::StatusCode::kCancelled && deadline_ && Clock::now() >= *deadline_) {
+    if (d.status.code() == absl::StatusCode::kCancelled && deadline_ &&
+        Clock::now() >= *deadline_) {
       d.status = absl::DeadlineExceededError("deadline exceeded");
     }
     Metrics* m = service_->metrics();
     if (m) {
-      m->RequestEnded(d.status, engine::FinishReasonName(d.finish.empty() ? engine::FinishReason::kCancelled : d.finish[0]),
+      m->RequestEnded(d.status,
+                      engine::FinishReasonName(d.finish.empty() ? engine::FinishReason::kCancelled
+                                                                : d.finish[0]),
                       d.timings, d.prompt_tokens, d.generated_tokens);
     }
     Action action;
     {
-    absl::MutexLock lock(&mu_);
-    engine_done_ = true;
-    if (d.status.ok()) {
-      v1::GenerateResponse last;
-      last.set_request_id(request_id_);
-      last.set_final(true);
-      last.set_seed(seed_);
-      last.mutable_usage()->set_prompt_tokens(d.prompt_tokens);
-      last.mutable_usage()->set_generated_tokens(d.generated_tokens);
-      const engine::RequestTimings& t = d.timings;
-      if (t.was_admitted) last.mutable_timings()->set_queue_seconds(Seconds(t.admitted - t.arrival));
-      if (t.has_first_token) {
-        last.mutable_timings()->set_time_to_first_token_seconds(Seconds(t.first_token - t.arrival));
+      absl::MutexLock lock(&mu_);
+      engine_done_ = true;
+      if (d.status.ok()) {
+        v1::GenerateResponse last;
+        last.set_request_id(request_id_);
+        last.set_final(true);
+        last.set_seed(seed_);
+        last.mutable_usage()->set_prompt_tokens(d.prompt_tokens);
+        last.mutable_usage()->set_generated_tokens(d.generated_tokens);
+        const engine::RequestTimings& t = d.timings;
+        if (t.was_admitted)
+          last.mutable_timings()->set_queue_seconds(Seconds(t.admitted - t.arrival));
+        if (t.has_first_token) {
+          last.mutable_timings()->set_time_to_first_token_seconds(
+              Seconds(t.first_token - t.arrival));
+        }
+        last.mutable_timings()->set_total_seconds(Seconds(t.done - t.arrival));
+        for (size_t i = 0; i < d.finish.size(); ++i) {
+          v1::SampleFinish* f = last.add_finishes();
+          f->set_index(static_cast<int32_t>(i));
+          f->set_finish_reason(ToProto(d.finish[i]));
+        }
+        if (!d.finish.empty()) last.set_finish_reason(ToProto(d.finish[0]));
+        if (!broken_) queue_.push_back(std::move(last));
+        finish_ = grpc::Status::OK;
+      } else {
+        finish_ = ToGrpc(d.status);
       }
-      last.mutable_timings()->set_total_seconds(Seconds(t.done - t.arrival));
-      for (size_t i = 0; i < d.finish.size(); ++i) {
-        v1::SampleFinish* f = last.add_finishes();
-        f->set_index(static_cast<int32_t>(i));
-        f->set_finish_reason(ToProto(d.finish[i]));
-      }
-      if (!d.finish.empty()) last.set_finish_reason(ToProto(d.finish[0]));
-      if (!broken_) queue_.push_back(std::move(last));
-      finish_ = grpc::Status::OK;
-    } else {
-      finish_ = ToGrpc(d.status);
-    }
-    action = NextLocked();
+      action = NextLocked();
     }
     Perform(action);
   }
@@ -279,31 +285,31 @@ class ScoreReactor : public grpc::ServerUnaryReactor {
     const auto deadline = SteadyDeadline(context);
     bool finish = false;
     {
-    absl::MutexLock lock(&mu_);
-    pending_ = static_cast<int>(items->size());
-    for (size_t i = 0; i < items->size(); ++i) {
-      v1::ItemScore* item = response->add_items();
-      for (const auto& c : (*items)[i].continuations) {
-        item->add_continuations()->mutable_ids()->Add(c.begin(), c.end());
+      absl::MutexLock lock(&mu_);
+      pending_ = static_cast<int>(items->size());
+      for (size_t i = 0; i < items->size(); ++i) {
+        v1::ItemScore* item = response->add_items();
+        for (const auto& c : (*items)[i].continuations) {
+          item->add_continuations()->mutable_ids()->Add(c.begin(), c.end());
+        }
       }
-    }
-    for (size_t i = 0; i < items->size(); ++i) {
-      engine::ScoreRequest& r = (*items)[i];
-      r.arrival = arrival;
-      r.deadline = deadline;
-      r.on_done = [this, i](engine::ScoreDone d) { OnItemDone(i, std::move(d)); };
-      absl::StatusOr<engine::Engine::RequestId> id = service->engine()->SubmitScore(std::move(r));
-      if (!id.ok()) {
-        // The items not submitted count as done; the submitted ones are cancelled.
-        if (service->metrics()) service->metrics()->RequestRefused("rejected");
-        if (!error_) error_ = ToGrpc(id.status());
-        pending_ -= static_cast<int>(items->size() - i);
-        for (auto prev : ids_) service->engine()->Cancel(prev);
-        break;
+      for (size_t i = 0; i < items->size(); ++i) {
+        engine::ScoreRequest& r = (*items)[i];
+        r.arrival = arrival;
+        r.deadline = deadline;
+        r.on_done = [this, i](engine::ScoreDone d) { OnItemDone(i, std::move(d)); };
+        absl::StatusOr<engine::Engine::RequestId> id = service->engine()->SubmitScore(std::move(r));
+        if (!id.ok()) {
+          // The items not submitted count as done; the submitted ones are cancelled.
+          if (service->metrics()) service->metrics()->RequestRefused("rejected");
+          if (!error_) error_ = ToGrpc(id.status());
+          pending_ -= static_cast<int>(items->size() - i);
+          for (auto prev : ids_) service->engine()->Cancel(prev);
+          break;
+        }
+        ids_.push_back(*id);
       }
-      ids_.push_back(*id);
-    }
-    finish = FinishLocked();
+      finish = FinishLocked();
     }
     if (finish) Finish(finish_status_);
   }
@@ -321,33 +327,33 @@ class ScoreReactor : public grpc::ServerUnaryReactor {
     }
     bool finish = false;
     {
-    absl::MutexLock lock(&mu_);
-    --pending_;
-    prompt_tokens_ += d.prompt_tokens;
-    if (!d.status.ok()) {
-      if (!error_) {
-        error_ = ToGrpc(d.status);
-        for (auto id : ids_) service_->engine()->Cancel(id);
-      }
-    } else {
-      v1::ItemScore* item = response_->mutable_items(static_cast<int>(i));
-      for (size_t j = 0; j < d.continuations.size(); ++j) {
-        const engine::ContinuationScore& c = d.continuations[j];
-        v1::ContinuationScore* out = item->mutable_continuations(static_cast<int>(j));
-        out->mutable_logprobs()->Add(c.logprobs.begin(), c.logprobs.end());
-        out->set_sum(c.sum);
-        out->set_is_greedy(c.is_greedy);
-        for (const auto& pos : c.top) {
-          v1::PositionTop* p = out->add_top();
-          for (const auto& alt : pos) {
-            v1::TopLogprob* t = p->add_top();
-            t->set_id(alt.token);
-            t->set_logprob(static_cast<float>(alt.logprob));
+      absl::MutexLock lock(&mu_);
+      --pending_;
+      prompt_tokens_ += d.prompt_tokens;
+      if (!d.status.ok()) {
+        if (!error_) {
+          error_ = ToGrpc(d.status);
+          for (auto id : ids_) service_->engine()->Cancel(id);
+        }
+      } else {
+        v1::ItemScore* item = response_->mutable_items(static_cast<int>(i));
+        for (size_t j = 0; j < d.continuations.size(); ++j) {
+          const engine::ContinuationScore& c = d.continuations[j];
+          v1::ContinuationScore* out = item->mutable_continuations(static_cast<int>(j));
+          out->mutable_logprobs()->Add(c.logprobs.begin(), c.logprobs.end());
+          out->set_sum(c.sum);
+          out->set_is_greedy(c.is_greedy);
+          for (const auto& pos : c.top) {
+            v1::PositionTop* p = out->add_top();
+            for (const auto& alt : pos) {
+              v1::TopLogprob* t = p->add_top();
+              t->set_id(alt.token);
+              t->set_logprob(static_cast<float>(alt.logprob));
+            }
           }
         }
       }
-    }
-    finish = FinishLocked();
+      finish = FinishLocked();
     }
     if (finish) Finish(finish_status_);
   }
@@ -424,8 +430,8 @@ grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext
   }
   const TextCodec* codec = codec_.load();
   if (codec == nullptr) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "this model has no tokenizer"));
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this model has no tokenizer"));
     return reactor;
   }
   absl::StatusOr<std::vector<int32_t>> ids =
@@ -445,10 +451,10 @@ grpc::ServerUnaryReactor* InferenceService::Detokenize(grpc::CallbackServerConte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const TextCodec* codec = codec_.load();
   if (engine_.load() == nullptr || codec == nullptr) {
-    reactor->Finish(grpc::Status(engine_.load() == nullptr ? grpc::StatusCode::UNAVAILABLE
-                                                           : grpc::StatusCode::FAILED_PRECONDITION,
-                                 engine_.load() == nullptr ? "the model is still loading"
-                                                           : "this model has no tokenizer"));
+    reactor->Finish(grpc::Status(
+        engine_.load() == nullptr ? grpc::StatusCode::UNAVAILABLE
+                                  : grpc::StatusCode::FAILED_PRECONDITION,
+        engine_.load() == nullptr ? "the model is still loading" : "this model has no tokenizer"));
     return reactor;
   }
   std::vector<int32_t> ids(request->ids().begin(), request->ids().end());

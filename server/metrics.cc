@@ -75,11 +75,10 @@ Metrics::Metrics(const std::string& bind_address)
   };
   ttft_ = hist("xlstm_time_to_first_token_seconds", "From arrival to the first token.",
                LatencyBuckets());
-  itl_ = hist("xlstm_inter_token_latency_seconds", "Between tokens of one sample.",
-              LatencyBuckets());
+  itl_ =
+      hist("xlstm_inter_token_latency_seconds", "Between tokens of one sample.", LatencyBuckets());
   e2e_ = hist("xlstm_e2e_request_latency_seconds", "From arrival to the end.", LatencyBuckets());
-  queue_ = hist("xlstm_request_queue_time_seconds", "From arrival to admission.",
-                LatencyBuckets());
+  queue_ = hist("xlstm_request_queue_time_seconds", "From arrival to admission.", LatencyBuckets());
   prefill_ = hist("xlstm_request_prefill_time_seconds", "From admission to the first token.",
                   LatencyBuckets());
   auto& step = prometheus::BuildHistogram()
@@ -91,8 +90,8 @@ Metrics::Metrics(const std::string& bind_address)
   step_sample_ = &step.Add({{"phase", "sample"}}, LatencyBuckets());
   batch_size_ = hist("xlstm_batch_size", "Sequences per engine step.", CountBuckets());
   prompt_len_ = hist("xlstm_request_prompt_tokens", "Prompt tokens per request.", CountBuckets());
-  gen_len_ = hist("xlstm_request_generation_tokens", "Generated tokens per request.",
-                  CountBuckets());
+  gen_len_ =
+      hist("xlstm_request_generation_tokens", "Generated tokens per request.", CountBuckets());
   exposer_ = std::make_unique<prometheus::Exposer>(bind_address);
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(gauges_);

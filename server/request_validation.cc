@@ -52,8 +52,8 @@ absl::Status CheckPromptLength(const ValidationContext& ctx, absl::string_view f
 
 absl::Status CheckTopLogprobs(int32_t top) {
   if (top < 0 || top > engine::kMaxTopLogprobs) {
-    return Invalid("top_logprobs", absl::StrCat("= ", top, " is outside [0, ",
-                                                engine::kMaxTopLogprobs, "]"));
+    return Invalid("top_logprobs",
+                   absl::StrCat("= ", top, " is outside [0, ", engine::kMaxTopLogprobs, "]"));
   }
   return absl::OkStatus();
 }
@@ -122,8 +122,8 @@ absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext
   XLSTM_RETURN_IF_ERROR(CheckIds("stopping.stop_token_ids", st.stop_token_ids(), vocab));
   r.stopping.stop_token_ids.assign(st.stop_token_ids().begin(), st.stop_token_ids().end());
   if (st.stop_size() > o.max_stop_strings) {
-    return Invalid("stopping.stop", absl::StrCat("has ", st.stop_size(),
-                                                 " strings; the limit is ", o.max_stop_strings));
+    return Invalid("stopping.stop", absl::StrCat("has ", st.stop_size(), " strings; the limit is ",
+                                                 o.max_stop_strings));
   }
   for (int i = 0; i < st.stop_size(); ++i) {
     const std::string field = absl::StrCat("stopping.stop[", i, "]");
@@ -181,8 +181,7 @@ absl::StatusOr<std::vector<engine::ScoreRequest>> ToEngineScores(const Validatio
     switch (item.context_case()) {
       case v1::ScoreItem::kContextText: {
         if (item.context_text().empty()) return Invalid(f + ".context_text", "is empty");
-        XLSTM_ASSIGN_OR_RETURN(r.context, EncodeText(ctx, f + ".context_text",
-                                                     item.context_text(),
+        XLSTM_ASSIGN_OR_RETURN(r.context, EncodeText(ctx, f + ".context_text", item.context_text(),
                                                      request.add_special_tokens()));
         break;
       }

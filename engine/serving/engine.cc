@@ -51,9 +51,8 @@ bool Contains(const std::vector<int32_t>& ids, int32_t id) {
 absl::Status CheckIds(absl::string_view field, const std::vector<int32_t>& ids, int64_t vocab) {
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab) {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "] = ", ids[i],
-                                                     " is outside the vocabulary [0, ", vocab,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "] = ", ids[i], " is outside the vocabulary [0, ", vocab, ")"));
     }
   }
   return absl::OkStatus();
@@ -151,13 +150,13 @@ absl::StatusOr<Engine::RequestId> Engine::SubmitGenerate(GenerateRequest request
     return absl::InvalidArgumentError(absl::StrCat("max_new_tokens = ", s.max_new_tokens, " < 0"));
   }
   if (s.min_new_tokens < 0 || s.min_new_tokens > s.max_new_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("min_new_tokens = ", s.min_new_tokens,
-                                                   " is outside [0, max_new_tokens = ",
-                                                   s.max_new_tokens, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_new_tokens = ", s.min_new_tokens,
+                     " is outside [0, max_new_tokens = ", s.max_new_tokens, "]"));
   }
   if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "top_logprobs = ", request.top_logprobs, " is outside [0, ", kMaxTopLogprobs, "]"));
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs = ", request.top_logprobs,
+                                                   " is outside [0, ", kMaxTopLogprobs, "]"));
   }
   if (!s.stop_strings.empty() && !request.make_decoder) {
     return absl::InvalidArgumentError("stop strings need a tokenizer; this model has none");
@@ -192,8 +191,8 @@ absl::StatusOr<Engine::RequestId> Engine::SubmitScore(ScoreRequest request) {
         CheckIds(absl::StrCat("continuations[", i, "]"), request.continuations[i], vocab));
   }
   if (request.top_logprobs < 0 || request.top_logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "top_logprobs = ", request.top_logprobs, " is outside [0, ", kMaxTopLogprobs, "]"));
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs = ", request.top_logprobs,
+                                                   " is outside [0, ", kMaxTopLogprobs, "]"));
   }
   if (!request.on_done) return absl::InvalidArgumentError("score request without on_done");
   auto r = std::make_unique<Request>();
@@ -311,7 +310,8 @@ void Engine::Run() {
       stats_.failed = true;
       stats_.fault = std::string(fault.message());
     }
-    for (auto& r : L.active) end_request(*r, absl::InternalError(absl::StrCat("engine fault: ", fault.message())));
+    for (auto& r : L.active)
+      end_request(*r, absl::InternalError(absl::StrCat("engine fault: ", fault.message())));
     L.active.clear();
   };
 
@@ -489,9 +489,9 @@ void Engine::Run() {
       }
     }
     if (drain_expired || !L.fault.empty()) {
-      const absl::Status why = L.fault.empty()
-                                   ? absl::UnavailableError("server shut down before the request finished")
-                                   : absl::UnavailableError(absl::StrCat("engine failed: ", L.fault));
+      const absl::Status why =
+          L.fault.empty() ? absl::UnavailableError("server shut down before the request finished")
+                          : absl::UnavailableError(absl::StrCat("engine failed: ", L.fault));
       for (auto& r : L.active) end_request(*r, why);
       L.active.clear();
       for (auto& r : L.waiting) end_request(*r, why);
@@ -549,7 +549,8 @@ void Engine::Run() {
                                ? j == 0
                                : (r->phase == Phase::kDecode ? !s.done : s.fed < s.feed.size());
         if (!feeds || s.fed >= s.feed.size()) continue;
-        candidates.push_back({static_cast<int32_t>(s.feed.size() - s.fed), r->phase == Phase::kDecode});
+        candidates.push_back(
+            {static_cast<int32_t>(s.feed.size() - s.fed), r->phase == Phase::kDecode});
         refs.push_back({r.get(), static_cast<int32_t>(j), 0});
       }
     }
@@ -589,7 +590,8 @@ void Engine::Run() {
       if (!s.ok()) {
         L.fault = std::string(s.message());
         fail_all(s);
-        for (auto& r : L.waiting) end_request(*r, absl::UnavailableError(absl::StrCat("engine failed: ", L.fault)));
+        for (auto& r : L.waiting)
+          end_request(*r, absl::UnavailableError(absl::StrCat("engine failed: ", L.fault)));
         left_queue += static_cast<int32_t>(L.waiting.size());
         L.waiting.clear();
       } else {
@@ -605,9 +607,10 @@ void Engine::Run() {
           auto logits_row = [&](size_t index) {
             return absl::MakeConstSpan(L.logits).subspan((offset + index) * vocab, vocab);
           };
-          const size_t produced = row.logits == LogitsMode::kNone   ? 0
-                                  : row.logits == LogitsMode::kLast ? 1
-                                                                    : static_cast<size_t>(ref.tokens);
+          const size_t produced = row.logits == LogitsMode::kNone ? 0
+                                  : row.logits == LogitsMode::kLast
+                                      ? 1
+                                      : static_cast<size_t>(ref.tokens);
           if (std::find(finished.begin(), finished.end(), &r) != finished.end()) {
             offset += produced;
             continue;

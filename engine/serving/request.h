@@ -50,8 +50,8 @@ struct StoppingParams {
 
 struct GeneratedToken {
   int32_t id = 0;
-  double logprob = 0;                        // log softmax of the raw logits (when asked for)
-  std::vector<TokenLogProbEntry> top;        // top_logprobs alternatives, most likely first
+  double logprob = 0;                  // log softmax of the raw logits (when asked for)
+  std::vector<TokenLogProbEntry> top;  // top_logprobs alternatives, most likely first
 };
 
 // One step's output for one sample of a Generate request.
@@ -74,9 +74,9 @@ struct RequestTimings {
 
 struct GenerateDone {
   absl::Status status;  // OK also for kCancelled finishes requested by the engine's own stops
-  std::vector<FinishReason> finish;   // per sample (kCancelled for samples cut short)
+  std::vector<FinishReason> finish;  // per sample (kCancelled for samples cut short)
   int32_t prompt_tokens = 0;
-  int32_t generated_tokens = 0;       // over all samples
+  int32_t generated_tokens = 0;  // over all samples
   RequestTimings timings;
 };
 
@@ -84,9 +84,9 @@ struct GenerateRequest {
   std::vector<int32_t> prompt;  // >= 1 ids in [0, vocab)
   SamplingParams sampling;      // sample i > 0 uses a seed derived from (seed, i)
   StoppingParams stopping;
-  int32_t n = 1;                // parallel samples: prefill once, copy the state n-1 times
+  int32_t n = 1;  // parallel samples: prefill once, copy the state n-1 times
   bool logprobs = false;
-  int32_t top_logprobs = 0;     // 0..kMaxTopLogprobs
+  int32_t top_logprobs = 0;  // 0..kMaxTopLogprobs
   // Makes one TextDecoder per sample; null: no text (stop_strings must then be empty).
   std::function<std::unique_ptr<TextDecoder>()> make_decoder;
   Clock::time_point arrival = Clock::now();

@@ -45,8 +45,8 @@ TEST(CliHelpTest, DashedNamesAndNegatedBooleansReachEveryBinary) {
                    &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("--max-new-tokens: -1 is outside"), std::string::npos) << out;
-  out = RunCommand(xlstm::testing::kClient + " --target 127.0.0.1:1 --no-stream --ids x generate 2>&1",
-                   &code);
+  out = RunCommand(
+      xlstm::testing::kClient + " --target 127.0.0.1:1 --no-stream --ids x generate 2>&1", &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("--ids: expected comma-separated integers"), std::string::npos) << out;
 }

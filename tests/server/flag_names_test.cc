@@ -55,9 +55,9 @@ TEST(FlagNamesTest, UnknownFlagsPositionalsAndTheTerminatorPassThrough) {
 }
 
 TEST(FlagNamesTest, ParseFlagsSetsValuesAndReturnsPositionals) {
-  std::vector<std::string> storage = {"prog",       "sub",          "--max-new-tokens", "7",
-                                      "--prompt",   "--no-greedy",  "--no-greedy",
-                                      "--ignore-eos", "pos"};
+  std::vector<std::string> storage = {"prog",        "sub",          "--max-new-tokens",
+                                      "7",           "--prompt",     "--no-greedy",
+                                      "--no-greedy", "--ignore-eos", "pos"};
   std::vector<char*> argv;
   for (std::string& s : storage) argv.push_back(s.data());
   const std::vector<std::string> positional =

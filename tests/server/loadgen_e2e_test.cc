@@ -99,7 +99,8 @@ TEST(LoadgenE2ETest, DeadlineErrorsAreCountedByStatusCode) {
   const std::string out =
       RunCommand(kLoadgen + " --target " + server.target() +
                      " --concurrency 2 --duration-s 0.5 --prompt-ids 1,2,3 --max-new-tokens 4000 "
-                     "--deadline-ms 100 --json " + json_path + " 2>&1",
+                     "--deadline-ms 100 --json " +
+                     json_path + " 2>&1",
                  &code);
   EXPECT_EQ(code, 1) << out;  // no request completed
   EXPECT_NE(out.find("DEADLINE_EXCEEDED"), std::string::npos) << out;

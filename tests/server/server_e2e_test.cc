@@ -69,9 +69,9 @@ TEST(ServerE2ETest, StreamedGreedyAndScoreEqualXlstmRun) {
   ASSERT_TRUE(g.status.ok()) << g.status.error_message();
   EXPECT_EQ(g.reason, xlstm::v1::FINISH_REASON_LENGTH);
   EXPECT_GE(g.messages, 25);  // one per token plus the final message
-  auto expected = nlohmann::json::parse(RunCommand(
-      kRun + " generate --model " + kModel + " --ids 5,17,9 --max-new-tokens 24 --greedy "
-             "--ignore-eos --json"));
+  auto expected = nlohmann::json::parse(RunCommand(kRun + " generate --model " + kModel +
+                                                   " --ids 5,17,9 --max-new-tokens 24 --greedy "
+                                                   "--ignore-eos --json"));
   EXPECT_EQ(g.ids, expected["ids"].get<std::vector<int32_t>>());
 
   xlstm::v1::ScoreRequest sreq;
@@ -129,8 +129,8 @@ TEST(ServerE2ETest, SixtyFourConcurrentStreamsEqualAloneAndMetricsCount) {
   for (const char* name :
        {"xlstm_requests_running", "xlstm_requests_waiting", "xlstm_inter_token_latency_seconds",
         "xlstm_e2e_request_latency_seconds", "xlstm_request_queue_time_seconds",
-        "xlstm_request_prefill_time_seconds", "xlstm_step_duration_seconds",
-        "xlstm_batch_size", "xlstm_request_prompt_tokens", "xlstm_request_generation_tokens"}) {
+        "xlstm_request_prefill_time_seconds", "xlstm_step_duration_seconds", "xlstm_batch_size",
+        "xlstm_request_prompt_tokens", "xlstm_request_generation_tokens"}) {
     EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
   }
 }
@@ -171,8 +171,7 @@ TEST(ServerE2ETest, CancelDeadlineAndFullQueueReleaseSlots) {
 }
 
 TEST(ServerE2ETest, BadRequestsGetPreciseErrors) {
-  ServerProcess server({"--num-slots", "4", "--max-prompt-tokens", "8", "--max-stop-strings",
-                        "2"});
+  ServerProcess server({"--num-slots", "4", "--max-prompt-tokens", "8", "--max-stop-strings", "2"});
   struct Case {
     std::string name;
     std::function<void(xlstm::v1::GenerateRequest&)> edit;
@@ -185,9 +184,12 @@ TEST(ServerE2ETest, BadRequestsGetPreciseErrors) {
       {"empty ids", [](auto& r) { r.mutable_ids()->clear_ids(); },
        grpc::StatusCode::INVALID_ARGUMENT, "prompt.ids is empty"},
       {"id outside vocab", [](auto& r) { r.mutable_ids()->add_ids(256); },
-       grpc::StatusCode::INVALID_ARGUMENT, "prompt.ids[1] = 256 is outside the vocabulary [0, 256)"},
+       grpc::StatusCode::INVALID_ARGUMENT,
+       "prompt.ids[1] = 256 is outside the vocabulary [0, 256)"},
       {"prompt too long",
-       [](auto& r) { for (int i = 0; i < 8; ++i) r.mutable_ids()->add_ids(1); },
+       [](auto& r) {
+         for (int i = 0; i < 8; ++i) r.mutable_ids()->add_ids(1);
+       },
        grpc::StatusCode::INVALID_ARGUMENT, "the limit (max_prompt_tokens) is 8"},
       {"negative temperature", [](auto& r) { r.mutable_sampling()->set_temperature(-1); },
        grpc::StatusCode::INVALID_ARGUMENT, "sampling.temperature = -1 must be >= 0"},
@@ -198,11 +200,14 @@ TEST(ServerE2ETest, BadRequestsGetPreciseErrors) {
       {"top_logprobs too large", [](auto& r) { r.set_top_logprobs(21); },
        grpc::StatusCode::INVALID_ARGUMENT, "top_logprobs = 21 is outside [0, 20]"},
       {"too many stop strings",
-       [](auto& r) { for (int i = 0; i < 3; ++i) r.mutable_stopping()->add_stop("x"); },
+       [](auto& r) {
+         for (int i = 0; i < 3; ++i) r.mutable_stopping()->add_stop("x");
+       },
        grpc::StatusCode::INVALID_ARGUMENT, "stopping.stop has 3 strings; the limit is 2"},
       {"invalid UTF-8", [](auto& r) { r.set_text(std::string("ab\xff", 3)); },
        grpc::StatusCode::INVALID_ARGUMENT, "prompt.text is not valid UTF-8 (byte offset 2)"},
-      {"max_new_tokens over limit", [](auto& r) { r.mutable_stopping()->set_max_new_tokens(1 << 20); },
+      {"max_new_tokens over limit",
+       [](auto& r) { r.mutable_stopping()->set_max_new_tokens(1 << 20); },
        grpc::StatusCode::INVALID_ARGUMENT, "stopping.max_new_tokens"},
   };
   for (const Case& c : cases) {

@@ -84,8 +84,8 @@ class ServerProcess {
     if (pid_ == 0) {
       dup2(fds[1], 1);
       close(fds[0]);
-      std::vector<std::string> args = {kServer, "--model", model,          "--host", "127.0.0.1",
-                                       "--port", "0",      "--metrics-port", "0"};
+      std::vector<std::string> args = {
+          kServer, "--model", model, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());

@@ -79,8 +79,8 @@ class TextE2ETest : public ::testing::Test {
     model_ = dir_->path() + "/model";
     int code = -1;
     RunCommand(kRun + " init-random --config " + kDemoConfig +
-                   " --seed 0 --dtype bfloat16 --tokenizer " + kTokenizerJson + " --out " +
-                   model_ + " 2>&1",
+                   " --seed 0 --dtype bfloat16 --tokenizer " + kTokenizerJson + " --out " + model_ +
+                   " 2>&1",
                &code);
     ASSERT_EQ(code, 0) << "init-random failed";
     server_ = new ServerProcess({"--num-slots", "4"}, model_);
@@ -100,10 +100,9 @@ class TextE2ETest : public ::testing::Test {
 
   // xlstm-run generate --prompt ... --greedy --ignore-eos --json: {"ids": [...], "text": "..."}.
   static nlohmann::json RunGreedy(const std::string& prompt) {
-    return nlohmann::json::parse(
-        RunCommand(kRun + " generate --model " + model_ + " --prompt " + ShellQuote(prompt) +
-                   " --max-new-tokens " + std::to_string(kMaxNewTokens) +
-                   " --greedy --ignore-eos --json"));
+    return nlohmann::json::parse(RunCommand(
+        kRun + " generate --model " + model_ + " --prompt " + ShellQuote(prompt) +
+        " --max-new-tokens " + std::to_string(kMaxNewTokens) + " --greedy --ignore-eos --json"));
   }
 
   static std::vector<int32_t> Tokenize(const std::string& text, bool add_special_tokens) {
@@ -234,8 +233,9 @@ TEST_F(TextE2ETest, TokenizeDetokenizeRoundTripNonAsciiText) {
   const std::vector<int32_t> ids = Tokenize(text, false);
   ASSERT_FALSE(ids.empty());
   // The same ids as the offline tokenizer.
-  const nlohmann::json expected = nlohmann::json::parse(RunCommand(
-      kRun + " tokenize --tokenizer " + kTokenizerJson + " --text " + ShellQuote(text) + " --json"));
+  const nlohmann::json expected =
+      nlohmann::json::parse(RunCommand(kRun + " tokenize --tokenizer " + kTokenizerJson +
+                                       " --text " + ShellQuote(text) + " --json"));
   EXPECT_EQ(ids, expected["ids"].get<std::vector<int32_t>>());
   std::string back;
   ASSERT_TRUE(Detokenize(ids, &back).ok());

@@ -31,10 +31,10 @@ struct GenerateCollector {
   // Waits for on_done; false on timeout.
   bool Wait(absl::Duration timeout = absl::Seconds(20)) {
     absl::MutexLock lock(&mu);
-    return mu.AwaitWithTimeout(absl::Condition(
-                                   +[](std::optional<GenerateDone>* d) { return d->has_value(); },
-                                   &done),
-                               timeout);
+    return mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::optional<GenerateDone>* d) { return d->has_value(); }, &done),
+        timeout);
   }
   std::vector<int32_t> Ids(int32_t sample = 0) {
     absl::MutexLock lock(&mu);
@@ -71,7 +71,8 @@ struct ScoreCollector {
   bool Wait(absl::Duration timeout = absl::Seconds(20)) {
     absl::MutexLock lock(&mu);
     return mu.AwaitWithTimeout(
-        absl::Condition(+[](std::optional<ScoreDone>* d) { return d->has_value(); }, &done),
+        absl::Condition(
+            +[](std::optional<ScoreDone>* d) { return d->has_value(); }, &done),
         timeout);
   }
   ScoreDone Done() {

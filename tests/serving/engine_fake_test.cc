@@ -15,8 +15,8 @@ namespace {
 
 using testing::FakeBackend;
 using testing::GenerateCollector;
-using testing::ScoreCollector;
 using ::testing::HasSubstr;
+using testing::ScoreCollector;
 
 constexpr int64_t kVocab = 64;
 

@@ -87,7 +87,8 @@ inline std::vector<std::string> ParseFlags(int argc, char** argv, int first) {
       NormalizeFlagNames(std::vector<std::string>(argv + first, argv + argc));
   std::vector<char*> args = {argv[0]};
   for (std::string& a : normalized) args.push_back(a.data());
-  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   return std::vector<std::string>(positional.begin() + 1, positional.end());
 }
 
