@@ -1,0 +1,982 @@
+// The whole model through CudaBackend: parity with the Hugging Face fixtures (tests/data/hf/,
+// as tests/engine/hf_parity_test.cc does for the CPU) in fp32- and bf16-weights mode, agreement
+// with the CPU reference on logits and slot state, and the Backend contract: chunking does not
+// change results, slots are isolated, CopySlot / ResetSlot, workspace limits, bad rows,
+// ForwardGreedy, CreateRandom and Load.
+//
+// Tolerances (max |ours - ref| / max |ref| per logits row, testing::RelativeError):
+//  * fp32 weights: 1e-4, the bound, which the CPU reference meets against HF with margin
+//    (≤ 1.6e-5); the GPU differs from both only by fp32 summation order.
+//  * bf16 weights: 5e-2 (printed per case). Rounding a weight or a GEMM operand to bf16 changes
+//    it by up to 2^-9 relative (half of bf16's 2^-8 spacing); a dot product of random-signed
+//    terms then moves by ~2^-9 of its own size, the exponential input gate turns that into a
+//    relative change of its output, and this compounds over the blocks. Greedy tokens must
+//    still equal HF's on the fixtures.
+//  * Batching / slot isolation: 1e-5. A sequence's result may change only through summation
+//    order (a GEMM over more rows may pick another cuBLAS kernel); whether it is in fact
+//    bit-identical is printed.
+//  * Slot state: compared as the values it stands for, e^m·C and e^m·n per (block, head),
+//    relative to that head's largest value; m itself within tol·(1 + |m|). The stabilizer m
+//    is a bookkeeping scale: two fp32 runs may drift apart in m and compensate in C and n.
+//    fp32 weights: the logits tolerance; bf16 weights: only a gross-error bound (printed).
+#include "engine/cuda/cuda_backend.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_model.h"
+#include "engine/model_config.h"
+#include "engine/sampling/logprobs.h"
+#include "engine/weights/model_weights.h"
+#include "engine/weights/random_init.h"
+#include "gtest/gtest.h"
+#include "tests/cuda/cuda_test_util.h"
+#include "tests/engine/hf_fixture.h"
+
+namespace xlstm::engine::cuda {
+namespace {
+
+using ::xlstm::testing::BitIdentical;
+using ::xlstm::testing::HfCases;
+using ::xlstm::testing::LoadHfFixture;
+using ::xlstm::testing::RelativeError;
+
+constexpr double kFp32Tolerance = 1e-4;
+constexpr double kBf16Tolerance = 5e-2;
+constexpr double kIsolationTolerance = 1e-5;
+// bf16 weights: slot states are only checked for gross errors (a wrong or stale slot is off by
+// O(1)); their rounding error is printed.
+constexpr double kBf16StateBound = 0.25;
+
+std::string FixtureDir(const std::string& case_name) {
+  return std::string(XLSTM_TEST_DATA_DIR) + "/hf/" + case_name;
+}
+
+CudaBackendOptions Options(bool fp32_weights, int32_t max_slots = 8) {
+  CudaBackendOptions options;
+  options.fp32_weights = fp32_weights;
+  options.max_slots = max_slots;
+  return options;
+}
+
+const char* ModeName(bool fp32_weights) { return fp32_weights ? "fp32" : "bf16"; }
+
+std::vector<int32_t> RandomIds(size_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(vocab) - 1);
+  std::vector<int32_t> ids(n);
+  for (int32_t& id : ids) id = dist(rng);
+  return ids;
+}
+
+absl::StatusOr<std::vector<float>> RunRows(Backend& backend, const std::vector<ForwardRow>& rows) {
+  std::vector<float> logits;
+  absl::Status status = backend.Forward(rows, logits);
+  if (!status.ok()) return status;
+  return logits;
+}
+
+// Logits rows a Forward returns for `rows`.
+int64_t LogitRows(const std::vector<ForwardRow>& rows) {
+  int64_t n = 0;
+  for (const ForwardRow& row : rows) {
+    if (row.logits == LogitsMode::kLast) n += 1;
+    if (row.logits == LogitsMode::kAll) n += static_cast<int64_t>(row.tokens.size());
+  }
+  return n;
+}
+
+// Row-by-row RelativeError of two [rows, vocab] logits arrays; fails on a size mismatch or a
+// row above `tol`. `worst` receives the largest error, `bit_identical_rows` how many rows were
+// bit-identical.
+::testing::AssertionResult LogitsClose(const std::vector<float>& got,
+                                       const std::vector<float>& want, int64_t vocab, double tol,
+                                       double* worst = nullptr,
+                                       int64_t* bit_identical_rows = nullptr) {
+  if (got.size() != want.size() || want.size() % vocab != 0) {
+    return ::testing::AssertionFailure()
+           << "logits sizes differ: " << got.size() << " vs " << want.size();
+  }
+  const int64_t rows = static_cast<int64_t>(want.size()) / vocab;
+  double max_err = 0;
+  int64_t worst_row = 0, identical = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double err = RelativeError(&got[r * vocab], &want[r * vocab], vocab);
+    identical += std::memcmp(&got[r * vocab], &want[r * vocab], vocab * sizeof(float)) == 0;
+    if (!(err <= max_err)) {  // NaN wins
+      max_err = err;
+      worst_row = r;
+    }
+  }
+  if (worst != nullptr) *worst = max_err;
+  if (bit_identical_rows != nullptr) *bit_identical_rows = identical;
+  if (max_err <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "logits row " << worst_row << " of " << rows
+                                       << " has relative error " << max_err << " > " << tol;
+}
+
+// Two slot states in RecurrentState's layout, compared as e^m·C and e^m·n per (block, head)
+// relative to the head's largest reference value, and m within tol·(1 + |m|) (see the file
+// comment). `worst` receives the largest relative error of C and n.
+::testing::AssertionResult StatesClose(const ModelConfig& config, absl::Span<const float> got,
+                                       absl::Span<const float> want, double tol,
+                                       double* worst = nullptr) {
+  const int64_t dqk = config.qk_head_dim(), dv = config.v_head_dim();
+  const int64_t per_head = dqk * dv + dqk + 1;
+  const int64_t heads = config.num_blocks * config.num_heads;
+  if (static_cast<int64_t>(got.size()) != heads * per_head || got.size() != want.size()) {
+    return ::testing::AssertionFailure() << "state sizes " << got.size() << " and " << want.size()
+                                         << ", expected " << heads * per_head;
+  }
+  double max_err = 0;
+  for (int64_t bh = 0; bh < heads; ++bh) {
+    const float* g = &got[bh * per_head];
+    const float* w = &want[bh * per_head];
+    const std::string where =
+        absl::StrCat("block ", bh / config.num_heads, " head ", bh % config.num_heads);
+    const double m_got = g[dqk * dv + dqk], m_want = w[dqk * dv + dqk];
+    if (!(std::fabs(m_got - m_want) <= tol * (1.0 + std::fabs(m_want)))) {
+      return ::testing::AssertionFailure() << where << ": m " << m_got << " vs " << m_want;
+    }
+    const double scale_got = std::exp(m_got), scale_want = std::exp(m_want);
+    const struct {
+      const char* name;
+      int64_t begin, count;
+    } parts[] = {{"C", 0, dqk * dv}, {"n", dqk * dv, dqk}};
+    for (const auto& part : parts) {
+      double max_diff = 0, max_ref = 0;
+      for (int64_t i = part.begin; i < part.begin + part.count; ++i) {
+        const double a = scale_got * g[i], b = scale_want * w[i];
+        const double diff = std::fabs(a - b);
+        max_diff = std::isnan(diff) ? INFINITY : std::max(max_diff, diff);
+        max_ref = std::max(max_ref, std::fabs(b));
+      }
+      if (!(max_diff <= tol * max_ref)) {
+        return ::testing::AssertionFailure()
+               << where << ": e^m·" << part.name << " differs by " << max_diff << " (largest value "
+               << max_ref << ", tolerance " << tol << " relative)";
+      }
+      if (max_ref > 0) max_err = std::max(max_err, max_diff / max_ref);
+    }
+  }
+  if (worst != nullptr) *worst = max_err;
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult AllZero(absl::Span<const float> values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i] != 0.0f || std::signbit(values[i])) {
+      return ::testing::AssertionFailure() << "float " << i << " is " << values[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void Report(const std::string& what, double value) {
+  std::printf("[ measured ] %s: %.3g\n", what.c_str(), value);
+  std::fflush(stdout);
+  ::testing::Test::RecordProperty(what, absl::StrCat(value));
+}
+
+// ---- Parity with the Hugging Face fixtures ----
+
+class CudaHfParityTest : public ::testing::TestWithParam<std::tuple<std::string, bool>> {
+ protected:
+  void SetUp() override {
+    XLSTM_SKIP_WITHOUT_CUDA();
+    fixture_ = LoadHfFixture(case_name());
+    XLSTM_ASSERT_OK_AND_ASSIGN(weights_, ModelWeights::Load(fixture_.dir));
+    XLSTM_ASSERT_OK_AND_ASSIGN(backend_, CudaBackend::Create(*weights_, Options(fp32())));
+    vocab_ = backend_->config().vocab_size;
+  }
+
+  const std::string& case_name() const { return std::get<0>(GetParam()); }
+  bool fp32() const { return std::get<1>(GetParam()); }
+  double tolerance() const { return fp32() ? kFp32Tolerance : kBf16Tolerance; }
+  std::string Label(const std::string& what) const {
+    return absl::StrCat(case_name(), "_", ModeName(fp32()), "_", what);
+  }
+
+  // Feeds `ids` in one Forward (kAll) and checks every position against the reference `name`.
+  void CheckPrefillLogits(const std::string& ids_key, const std::string& name) {
+    const std::vector<int32_t> ids = fixture_.Ids(ids_key);
+    int64_t rows = 0, vocab = 0;
+    const std::vector<float> reference = fixture_.Logits(name, &rows, &vocab);
+    ASSERT_EQ(rows, static_cast<int64_t>(ids.size()));
+    ASSERT_EQ(vocab, vocab_);
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> logits,
+                               RunRows(*backend_, {{3, ids, LogitsMode::kAll}}));
+    ASSERT_EQ(logits.size(), reference.size());
+    double worst = 0;
+    int64_t worst_position = 0;
+    for (int64_t t = 0; t < rows; ++t) {
+      const double err = RelativeError(&logits[t * vocab], &reference[t * vocab], vocab);
+      if (!(err <= worst)) {
+        worst = err;
+        worst_position = t;
+      }
+    }
+    Report(Label(name + "_max_rel_err"), worst);
+    EXPECT_LE(worst, tolerance()) << "worst at position " << worst_position << " of " << rows;
+  }
+
+  testing::HfFixture fixture_;
+  std::shared_ptr<const ModelWeights> weights_;
+  std::unique_ptr<CudaBackend> backend_;
+  int64_t vocab_ = 0;
+};
+
+TEST_P(CudaHfParityTest, LongPromptLogitsMatchEveryPosition) {
+  // 300 tokens: more than the default max_logit_rows (256), so lm_head runs in pieces.
+  CheckPrefillLogits("ids_long", "logits_long");
+}
+
+TEST_P(CudaHfParityTest, ShortPromptLogitsMatchEveryPosition) {
+  CheckPrefillLogits("ids_short", "logits_short");
+}
+
+TEST_P(CudaHfParityTest, PrefillThenDecodeStepsMatch) {
+  const std::vector<int32_t> ids = fixture_.Ids("ids_steps");
+  const size_t prefill_len = fixture_.meta.at("steps_prefill_len").get<size_t>();
+  int64_t rows = 0, vocab = 0;
+  const std::vector<float> reference = fixture_.Logits("logits_steps", &rows, &vocab);
+  ASSERT_EQ(prefill_len + rows, ids.size());
+  const std::vector<int32_t> prefill(ids.begin(), ids.begin() + prefill_len);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> none,
+                             RunRows(*backend_, {{5, prefill, LogitsMode::kNone}}));
+  EXPECT_TRUE(none.empty());
+  double worst = 0;
+  for (int64_t t = 0; t < rows; ++t) {
+    const std::vector<int32_t> token = {ids[prefill_len + t]};
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> logits,
+                               RunRows(*backend_, {{5, token, LogitsMode::kLast}}));
+    ASSERT_EQ(static_cast<int64_t>(logits.size()), vocab);
+    const double err = RelativeError(logits.data(), &reference[t * vocab], vocab);
+    worst = std::max(worst, err);
+    EXPECT_LE(err, tolerance()) << "step " << t;
+  }
+  Report(Label("logits_steps_max_rel_err"), worst);
+}
+
+TEST_P(CudaHfParityTest, GreedyContinuationIsIdentical) {
+  const auto& gen = fixture_.meta.at("generate");
+  const std::vector<int32_t> prompt = gen.at("prompt").get<std::vector<int32_t>>();
+  const std::vector<int32_t> expected = gen.at("ids").get<std::vector<int32_t>>();
+  const size_t max_new = gen.at("max_new_tokens").get<size_t>();
+  const std::vector<int64_t>& eos = backend_->config().eos_token_ids;
+  auto is_eos = [&](int32_t token) {
+    return std::find(eos.begin(), eos.end(), token) != eos.end();
+  };
+
+  // Host argmax over Forward's logits (slot 0), then on-device argmax (ForwardGreedy, slot 1).
+  std::vector<int32_t> generated, generated_on_device;
+  XLSTM_ASSERT_OK_AND_ASSIGN(std::vector<float> logits,
+                             RunRows(*backend_, {{0, prompt, LogitsMode::kLast}}));
+  while (generated.size() < max_new) {
+    const int32_t token = Argmax(logits);
+    generated.push_back(token);
+    if (is_eos(token)) break;
+    const std::vector<int32_t> next = {token};
+    XLSTM_ASSERT_OK_AND_ASSIGN(logits, RunRows(*backend_, {{0, next, LogitsMode::kLast}}));
+  }
+  std::vector<int32_t> ids;
+  XLSTM_ASSERT_OK(backend_->ForwardGreedy({{1, prompt, LogitsMode::kLast}}, ids));
+  while (generated_on_device.size() < max_new) {
+    ASSERT_EQ(ids.size(), 1u);
+    generated_on_device.push_back(ids[0]);
+    if (is_eos(ids[0])) break;
+    const std::vector<int32_t> next = {ids[0]};
+    XLSTM_ASSERT_OK(backend_->ForwardGreedy({{1, next, LogitsMode::kLast}}, ids));
+  }
+  size_t first_difference = 0;
+  while (first_difference < std::min(generated.size(), expected.size()) &&
+         generated[first_difference] == expected[first_difference]) {
+    ++first_difference;
+  }
+  EXPECT_EQ(generated, expected) << "first difference at generated token " << first_difference;
+  EXPECT_EQ(generated_on_device, expected) << "ForwardGreedy";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaHfParityTest,
+                         ::testing::Combine(::testing::ValuesIn(HfCases()), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<std::string, bool>>& info) {
+                           return absl::StrCat(std::get<0>(info.param), "_",
+                                               ModeName(std::get<1>(info.param)));
+                         });
+
+// ---- Agreement with the CPU reference ----
+
+class CudaVsCpuTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { XLSTM_SKIP_WITHOUT_CUDA(); }
+};
+
+// Runs the same two steps (a mixed batch of prompts on non-contiguous slots, then decode rows
+// next to prefill chunks) on the CPU backend and the CUDA backend and compares the logits and
+// every slot's state.
+void CompareWithCpu(const std::shared_ptr<const ModelWeights>& weights, bool fp32,
+                    const std::string& label) {
+  constexpr int32_t kSlots = 8;
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto cpu,
+                             CpuBackend::Create(std::make_unique<CpuModel>(weights), kSlots));
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto gpu, CudaBackend::Create(*weights, Options(fp32, kSlots)));
+  ASSERT_EQ(gpu->num_slots(), kSlots);
+  const ModelConfig& config = weights->config;
+  const int64_t vocab = config.vocab_size;
+  const double tol = fp32 ? kFp32Tolerance : kBf16Tolerance;
+
+  const auto p150 = RandomIds(150, vocab, 1), p1 = RandomIds(1, vocab, 2),
+             p37 = RandomIds(37, vocab, 3), p64 = RandomIds(64, vocab, 4),
+             d1 = RandomIds(1, vocab, 5), c9 = RandomIds(9, vocab, 6), d2 = RandomIds(1, vocab, 7),
+             c2 = RandomIds(2, vocab, 8), p5 = RandomIds(5, vocab, 9);
+  const std::vector<std::vector<ForwardRow>> steps = {
+      {{5, p150, LogitsMode::kAll},
+       {1, p1, LogitsMode::kLast},
+       {3, p37, LogitsMode::kLast},
+       {0, p64, LogitsMode::kNone}},
+      {{5, d1, LogitsMode::kLast},
+       {1, c9, LogitsMode::kAll},
+       {3, d2, LogitsMode::kLast},
+       {0, c2, LogitsMode::kLast},
+       {6, p5, LogitsMode::kLast}},
+  };
+  double worst_logits = 0, worst_state = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    SCOPED_TRACE(absl::StrCat("step ", s));
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> want, RunRows(*cpu, steps[s]));
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> got, RunRows(*gpu, steps[s]));
+    ASSERT_EQ(static_cast<int64_t>(got.size()), LogitRows(steps[s]) * vocab);
+    double worst = 0;
+    EXPECT_TRUE(LogitsClose(got, want, vocab, tol, &worst));
+    worst_logits = std::max(worst_logits, worst);
+  }
+  for (int32_t slot = 0; slot < kSlots; ++slot) {
+    SCOPED_TRACE(absl::StrCat("slot ", slot));
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> state, gpu->ReadSlot(slot));
+    double worst = 0;
+    EXPECT_TRUE(StatesClose(config, state, cpu->slot_state(slot).data(),
+                            fp32 ? kFp32Tolerance : kBf16StateBound, &worst));
+    worst_state = std::max(worst_state, worst);
+  }
+  Report(label + "_logits_max_rel_err_vs_cpu", worst_logits);
+  Report(label + "_state_max_rel_err_vs_cpu", worst_state);
+}
+
+TEST_P(CudaVsCpuTest, Fp32LogitsAndStatesMatchTheCpuReference) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto weights, ModelWeights::Load(FixtureDir(GetParam())));
+  CompareWithCpu(weights, /*fp32=*/true, GetParam() + "_fp32");
+}
+
+TEST_P(CudaVsCpuTest, Bf16LogitsAndStatesStayNearTheCpuReference) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto weights, ModelWeights::Load(FixtureDir(GetParam())));
+  CompareWithCpu(weights, /*fp32=*/false, GetParam() + "_bf16");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaVsCpuTest, ::testing::ValuesIn(HfCases()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// The head shape of xLSTM-7b (DHQK 256, DHV 512: the largest scan plan) on a random model
+// written by init-random's code, against the CPU.
+class CudaSevenBHeadShapeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XLSTM_SKIP_WITHOUT_CUDA();
+    ModelConfig config;
+    config.vocab_size = 512;
+    config.hidden_size = config.embedding_dim = 1024;
+    config.num_blocks = config.num_hidden_layers = 1;
+    config.num_heads = 2;
+    ASSERT_EQ(config.qk_head_dim(), 256);
+    ASSERT_EQ(config.v_head_dim(), 512);
+    dir_ = absl::StrCat(::testing::TempDir(), "xlstm_cuda_7b_heads_", getpid());
+    XLSTM_ASSERT_OK(WriteRandomModel(config, 11, DType::kF32, dir_));
+    XLSTM_ASSERT_OK_AND_ASSIGN(weights_, ModelWeights::Load(dir_));
+  }
+  void TearDown() override {
+    if (!dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+
+  std::string dir_;
+  std::shared_ptr<const ModelWeights> weights_;
+};
+
+TEST_F(CudaSevenBHeadShapeTest, Fp32MatchesTheCpuReference) {
+  CompareWithCpu(weights_, /*fp32=*/true, "7b_heads_fp32");
+}
+
+TEST_F(CudaSevenBHeadShapeTest, Bf16StaysNearTheCpuReference) {
+  CompareWithCpu(weights_, /*fp32=*/false, "7b_heads_bf16");
+}
+
+// ---- Backend contract (fp32 weights unless named) ----
+
+class CudaBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    XLSTM_SKIP_WITHOUT_CUDA();
+    XLSTM_ASSERT_OK_AND_ASSIGN(weights_, ModelWeights::Load(FixtureDir("default")));
+    vocab_ = weights_->config.vocab_size;
+  }
+
+  absl::StatusOr<std::unique_ptr<CudaBackend>> Make(const CudaBackendOptions& options) const {
+    return CudaBackend::Create(*weights_, options);
+  }
+
+  std::shared_ptr<const ModelWeights> weights_;
+  int64_t vocab_ = 0;
+};
+
+TEST_F(CudaBackendTest, DescribesItselfAndStartsWithZeroedSlots) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, Make(Options(true, 8)));
+  EXPECT_EQ(backend->name(), "cuda");
+  EXPECT_EQ(backend->num_slots(), 8);
+  EXPECT_EQ(backend->weight_type(), ActType::kF32);
+  EXPECT_GT(backend->weight_bytes(), 0);
+  EXPECT_GT(backend->workspace_bytes(), 0);
+  const ModelConfig& config = backend->config();
+  EXPECT_EQ(config.vocab_size, weights_->config.vocab_size);
+  const StateLayout& layout = backend->state_layout();
+  EXPECT_EQ(layout.num_blocks, config.num_blocks);
+  EXPECT_EQ(layout.num_heads, config.num_heads);
+  EXPECT_EQ(layout.dqk, config.qk_head_dim());
+  EXPECT_EQ(layout.dv, config.v_head_dim());
+  EXPECT_EQ(backend->slot_bytes(), layout.slot_stride * 4);
+  const CudaDeviceInfo& info = backend->device_info();
+  EXPECT_FALSE(info.name.empty());
+  EXPECT_GT(info.sm_count, 0);
+  EXPECT_GT(info.total_bytes, 0);
+  EXPECT_GT(info.compute_capability, 0);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const CudaDeviceInfo info0, GetCudaDeviceInfo(0));
+  EXPECT_EQ(info0.name, info.name);
+  EXPECT_FALSE(GetCudaDeviceInfo(CudaDeviceCount()).ok());
+  for (int32_t slot = 0; slot < backend->num_slots(); ++slot) {
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> state, backend->ReadSlot(slot));
+    EXPECT_EQ(static_cast<int64_t>(state.size()), config.state_floats_per_sequence());
+    EXPECT_TRUE(AllZero(state)) << "slot " << slot;
+  }
+  EXPECT_FALSE(backend->ReadSlot(-1).ok());
+  EXPECT_FALSE(backend->ReadSlot(backend->num_slots()).ok());
+  XLSTM_ASSERT_OK(backend->Synchronize());
+
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto bf16, Make(Options(false, 8)));
+  EXPECT_EQ(bf16->weight_type(), ActType::kBF16);
+  EXPECT_LT(bf16->weight_bytes(), backend->weight_bytes() * 0.6);
+}
+
+TEST_F(CudaBackendTest, PrefillThenStepsEqualsAllAtOnce) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, Make(Options(true, 4)));
+  const ModelConfig& config = backend->config();
+  const std::vector<int32_t> ids = RandomIds(150, vocab_, 1);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> all,
+                             RunRows(*backend, {{0, ids, LogitsMode::kAll}}));
+  ASSERT_EQ(static_cast<int64_t>(all.size()), 150 * vocab_);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> whole_state, backend->ReadSlot(0));
+
+  double worst = 0;
+  for (size_t split : {1u, 40u, 64u, 149u}) {
+    SCOPED_TRACE(absl::StrCat("split ", split));
+    XLSTM_ASSERT_OK(backend->ResetSlot(1));
+    const std::vector<int32_t> first(ids.begin(), ids.begin() + split);
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> head,
+                               RunRows(*backend, {{1, first, LogitsMode::kAll}}));
+    double err = 0;
+    EXPECT_TRUE(LogitsClose(head, std::vector<float>(all.begin(), all.begin() + split * vocab_),
+                            vocab_, kFp32Tolerance, &err));
+    worst = std::max(worst, err);
+    for (size_t t = split; t < ids.size(); ++t) {
+      const std::vector<int32_t> token = {ids[t]};
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> step,
+                                 RunRows(*backend, {{1, token, LogitsMode::kLast}}));
+      ASSERT_EQ(static_cast<int64_t>(step.size()), vocab_);
+      const double e = RelativeError(step.data(), &all[t * vocab_], vocab_);
+      worst = std::max(worst, e);
+      ASSERT_LE(e, kFp32Tolerance) << "position " << t;
+    }
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> state, backend->ReadSlot(1));
+    EXPECT_TRUE(StatesClose(config, state, whole_state, kFp32Tolerance));
+  }
+  Report("prefill_split_max_rel_err", worst);
+}
+
+TEST_F(CudaBackendTest, SlotsAreIsolatedUnderRandomAdmissionCancellationAndReuse) {
+  constexpr int32_t kSlots = 6;
+  constexpr int kSteps = 200;
+  const CudaBackendOptions options = Options(true, kSlots);
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto shared, Make(options));
+  ASSERT_EQ(shared->num_slots(), kSlots);
+
+  struct Sequence {
+    int32_t slot;
+    std::vector<int32_t> prompt;
+    size_t fed = 0;
+    int decode_left;
+    bool live = true;
+    // Each Forward the sequence took part in: its tokens, logits mode and logits.
+    std::vector<std::vector<int32_t>> chunks;
+    std::vector<LogitsMode> modes;
+    std::vector<std::vector<float>> logits;
+  };
+  std::vector<Sequence> sequences;
+  std::vector<int32_t> owner(kSlots, -1);  // sequence index per slot, -1: free
+  std::mt19937 rng(2024);
+  auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  auto chance = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(vocab_) - 1);
+  int mixed_steps = 0, reused_slots = 0;
+  std::vector<bool> ever_used(kSlots, false);
+
+  for (int step = 0; step < kSteps; ++step) {
+    // Admission into free slots (reset first: a reused slot holds a finished sequence's state).
+    for (int32_t slot = 0; slot < kSlots; ++slot) {
+      if (owner[slot] >= 0 || !chance(0.4)) continue;
+      XLSTM_ASSERT_OK(shared->ResetSlot(slot));
+      reused_slots += ever_used[slot];
+      ever_used[slot] = true;
+      Sequence seq;
+      seq.slot = slot;
+      seq.prompt.resize(uniform(1, 80));
+      for (int32_t& id : seq.prompt) id = token(rng);
+      seq.decode_left = uniform(1, 25);
+      owner[slot] = static_cast<int32_t>(sequences.size());
+      sequences.push_back(std::move(seq));
+    }
+    // This step's rows, in random slot order.
+    std::vector<int32_t> order;
+    for (int32_t slot = 0; slot < kSlots; ++slot) {
+      if (owner[slot] >= 0) order.push_back(slot);
+    }
+    if (order.empty()) continue;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<int32_t> members;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i == 0 || chance(0.85)) members.push_back(owner[order[i]]);
+    }
+    bool has_decode = false, has_prefill = false;
+    for (int32_t index : members) {
+      Sequence& seq = sequences[index];
+      std::vector<int32_t> chunk;
+      LogitsMode mode = LogitsMode::kLast;
+      if (seq.fed < seq.prompt.size()) {
+        const size_t n = std::min<size_t>(seq.prompt.size() - seq.fed, uniform(1, 40));
+        chunk.assign(seq.prompt.begin() + seq.fed, seq.prompt.begin() + seq.fed + n);
+        seq.fed += n;
+        const bool last = seq.fed == seq.prompt.size();
+        mode = chance(0.25) ? LogitsMode::kAll : (last ? LogitsMode::kLast : LogitsMode::kNone);
+        has_prefill = true;
+      } else {
+        chunk = {token(rng)};
+        --seq.decode_left;
+        has_decode = true;
+      }
+      seq.chunks.push_back(std::move(chunk));
+      seq.modes.push_back(mode);
+    }
+    std::vector<ForwardRow> rows;
+    for (int32_t index : members) {
+      const Sequence& seq = sequences[index];
+      rows.push_back({seq.slot, seq.chunks.back(), seq.modes.back()});
+    }
+    mixed_steps += has_decode && has_prefill;
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> logits, RunRows(*shared, rows));
+    ASSERT_EQ(static_cast<int64_t>(logits.size()), LogitRows(rows) * vocab_);
+    size_t offset = 0;
+    for (size_t i = 0; i < members.size(); ++i) {
+      const size_t n = LogitRows({rows[i]}) * vocab_;
+      sequences[members[i]].logits.emplace_back(logits.begin() + offset,
+                                                logits.begin() + offset + n);
+      offset += n;
+    }
+    // Completion and random cancellation free slots without touching them.
+    for (int32_t slot = 0; slot < kSlots; ++slot) {
+      if (owner[slot] < 0) continue;
+      Sequence& seq = sequences[owner[slot]];
+      if (seq.decode_left == 0 || chance(0.03)) {
+        seq.live = false;
+        owner[slot] = -1;
+      }
+    }
+  }
+  EXPECT_GT(mixed_steps, 20) << "the schedule should mix decode rows and prefill chunks";
+  EXPECT_GT(reused_slots, 5) << "the schedule should reuse slots";
+
+  // Each sequence alone, in a backend of its own.
+  double worst = 0, worst_state = 0;
+  int64_t rows_total = 0, rows_identical = 0, states_identical = 0, states_total = 0;
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    SCOPED_TRACE(absl::StrCat("sequence ", s, " (slot ", sequences[s].slot, ")"));
+    const Sequence& seq = sequences[s];
+    XLSTM_ASSERT_OK_AND_ASSIGN(auto alone, Make(Options(true, 1)));
+    for (size_t c = 0; c < seq.chunks.size(); ++c) {
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> logits,
+                                 RunRows(*alone, {{0, seq.chunks[c], seq.modes[c]}}));
+      double err = 0;
+      int64_t identical = 0;
+      EXPECT_TRUE(LogitsClose(seq.logits[c], logits, vocab_, kIsolationTolerance, &err, &identical))
+          << "forward " << c << " of the sequence";
+      worst = std::max(worst, err);
+      rows_total += static_cast<int64_t>(logits.size()) / vocab_;
+      rows_identical += identical;
+    }
+    if (seq.live) {
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> got, shared->ReadSlot(seq.slot));
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> want, alone->ReadSlot(0));
+      double err = 0;
+      EXPECT_TRUE(StatesClose(shared->config(), got, want, kFp32Tolerance, &err));
+      worst_state = std::max(worst_state, err);
+      states_identical += static_cast<bool>(BitIdentical(got, want));
+      ++states_total;
+    }
+  }
+  std::printf(
+      "[ measured ] slot isolation: %zu sequences, %lld logits rows, %lld bit-identical to the "
+      "sequence alone (max rel err %.3g); %lld of %lld live states bit-identical (max %.3g)\n",
+      sequences.size(), static_cast<long long>(rows_total), static_cast<long long>(rows_identical),
+      worst, static_cast<long long>(states_identical), static_cast<long long>(states_total),
+      worst_state);
+  RecordProperty("isolation_rows_bit_identical", absl::StrCat(rows_identical, " of ", rows_total));
+  RecordProperty("isolation_max_rel_err", absl::StrCat(worst));
+}
+
+TEST_F(CudaBackendTest, CopySlotThenContinuingEqualsAFreshPrefill) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, Make(Options(true, 8)));
+  const ModelConfig& config = backend->config();
+  const std::vector<int32_t> a = RandomIds(30, vocab_, 1), b = RandomIds(12, vocab_, 2);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const auto none, RunRows(*backend, {{0, a, LogitsMode::kNone}}));
+  EXPECT_TRUE(none.empty());
+
+  XLSTM_ASSERT_OK(backend->CopySlot(0, 3));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> original, backend->ReadSlot(0));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> copy, backend->ReadSlot(3));
+  EXPECT_TRUE(BitIdentical(copy, original));
+  EXPECT_FALSE(AllZero(copy));
+  XLSTM_ASSERT_OK(backend->CopySlot(2, 2));  // onto itself: nothing changes
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> self_copy, backend->ReadSlot(2));
+  EXPECT_TRUE(AllZero(self_copy));
+
+  // The copy and the original continue identically.
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> from_copy,
+                             RunRows(*backend, {{3, b, LogitsMode::kAll}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> from_original,
+                             RunRows(*backend, {{0, b, LogitsMode::kAll}}));
+  EXPECT_TRUE(LogitsClose(from_copy, from_original, vocab_, kIsolationTolerance));
+
+  // ... and like a fresh slot fed a + b in one prefill (another chunking: fp32 tolerance).
+  std::vector<int32_t> ab = a;
+  ab.insert(ab.end(), b.begin(), b.end());
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> fresh,
+                             RunRows(*backend, {{5, ab, LogitsMode::kAll}}));
+  ASSERT_EQ(fresh.size(), ab.size() * vocab_);
+  EXPECT_TRUE(LogitsClose(from_copy,
+                          std::vector<float>(fresh.begin() + a.size() * vocab_, fresh.end()),
+                          vocab_, kFp32Tolerance));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> copy_state, backend->ReadSlot(3));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> fresh_state, backend->ReadSlot(5));
+  EXPECT_TRUE(StatesClose(config, copy_state, fresh_state, kFp32Tolerance));
+}
+
+TEST_F(CudaBackendTest, ResetSlotEqualsAFreshSlot) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, Make(Options(true, 8)));
+  const std::vector<int32_t> used = RandomIds(50, vocab_, 3), ids = RandomIds(20, vocab_, 4);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const auto ignored, RunRows(*backend, {{3, used, LogitsMode::kLast}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> before_reset, backend->ReadSlot(3));
+  EXPECT_FALSE(AllZero(before_reset));
+  XLSTM_ASSERT_OK(backend->ResetSlot(3));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> after_reset, backend->ReadSlot(3));
+  EXPECT_TRUE(AllZero(after_reset));
+
+  // The same call on the reset slot and on a never-used one: identical work, identical bits.
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> again,
+                             RunRows(*backend, {{3, ids, LogitsMode::kAll}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> fresh,
+                             RunRows(*backend, {{6, ids, LogitsMode::kAll}}));
+  EXPECT_TRUE(BitIdentical(again, fresh));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> state_again, backend->ReadSlot(3));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> state_fresh, backend->ReadSlot(6));
+  EXPECT_TRUE(BitIdentical(state_again, state_fresh));
+}
+
+TEST_F(CudaBackendTest, SmallWorkspaceGivesTheSameLogitsAsALargeOne) {
+  CudaBackendOptions small_options = Options(true, 16);
+  small_options.max_step_tokens = 64;
+  small_options.max_logit_rows = 5;
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto small, Make(small_options));
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto large, Make(Options(true, 16)));
+  const ModelConfig& config = small->config();
+
+  // 297 tokens in one Forward (> 64), a 150-token row alone longer than a pass, a row of
+  // exactly 64, and 198 logits rows (> 5) from two kAll rows.
+  const auto r0 = RandomIds(150, vocab_, 1), r2 = RandomIds(30, vocab_, 2),
+             r4 = RandomIds(1, vocab_, 3), r5 = RandomIds(45, vocab_, 4),
+             r7 = RandomIds(7, vocab_, 5), r1 = RandomIds(64, vocab_, 6);
+  const std::vector<ForwardRow> prefill = {{0, r0, LogitsMode::kAll},  {2, r2, LogitsMode::kLast},
+                                           {4, r4, LogitsMode::kLast}, {5, r5, LogitsMode::kAll},
+                                           {7, r7, LogitsMode::kNone}, {1, r1, LogitsMode::kLast}};
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> want, RunRows(*large, prefill));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> got, RunRows(*small, prefill));
+  ASSERT_EQ(static_cast<int64_t>(got.size()), LogitRows(prefill) * vocab_);
+  double worst = 0;
+  EXPECT_TRUE(LogitsClose(got, want, vocab_, kFp32Tolerance, &worst));
+  Report("small_workspace_max_rel_err", worst);
+
+  // Six decode rows (> max_logit_rows) next to a kAll chunk.
+  const auto d = RandomIds(6, vocab_, 7), c = RandomIds(9, vocab_, 8);
+  const std::vector<ForwardRow> decode = {{0, absl::MakeConstSpan(&d[0], 1), LogitsMode::kLast},
+                                          {2, absl::MakeConstSpan(&d[1], 1), LogitsMode::kLast},
+                                          {4, absl::MakeConstSpan(&d[2], 1), LogitsMode::kLast},
+                                          {5, absl::MakeConstSpan(&d[3], 1), LogitsMode::kLast},
+                                          {7, c, LogitsMode::kAll},
+                                          {1, absl::MakeConstSpan(&d[4], 1), LogitsMode::kLast},
+                                          {9, absl::MakeConstSpan(&d[5], 1), LogitsMode::kLast}};
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> want2, RunRows(*large, decode));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> got2, RunRows(*small, decode));
+  EXPECT_TRUE(LogitsClose(got2, want2, vocab_, kFp32Tolerance));
+  for (int32_t slot : {0, 1, 2, 4, 5, 7, 9}) {
+    SCOPED_TRACE(absl::StrCat("slot ", slot));
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> a, small->ReadSlot(slot));
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> b, large->ReadSlot(slot));
+    EXPECT_TRUE(StatesClose(config, a, b, kFp32Tolerance));
+  }
+
+  // ForwardGreedy with more rows than max_logit_rows: the argmax of Forward's logits for the
+  // same work (copies of the slots, so both calls see the same states and shapes).
+  const std::vector<int32_t> originals = {0, 1, 2, 4, 5, 7, 9};
+  for (size_t i = 0; i < originals.size(); ++i) {
+    XLSTM_ASSERT_OK(small->CopySlot(originals[i], 10 + static_cast<int32_t>(i)));
+  }
+  const auto g = RandomIds(originals.size(), vocab_, 9);
+  std::vector<ForwardRow> greedy_rows, copy_rows;
+  for (size_t i = 0; i < originals.size(); ++i) {
+    greedy_rows.push_back({originals[i], absl::MakeConstSpan(&g[i], 1), LogitsMode::kLast});
+    copy_rows.push_back(
+        {10 + static_cast<int32_t>(i), absl::MakeConstSpan(&g[i], 1), LogitsMode::kLast});
+  }
+  std::vector<int32_t> ids;
+  XLSTM_ASSERT_OK(small->ForwardGreedy(greedy_rows, ids));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> copy_logits, RunRows(*small, copy_rows));
+  ASSERT_EQ(ids.size(), originals.size());
+  for (size_t i = 0; i < originals.size(); ++i) {
+    EXPECT_EQ(ids[i], Argmax(absl::MakeConstSpan(&copy_logits[i * vocab_], vocab_))) << i;
+  }
+}
+
+class CudaGreedyTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { XLSTM_SKIP_WITHOUT_CUDA(); }
+};
+
+TEST_P(CudaGreedyTest, ForwardGreedyReturnsTheArgmaxOfForwardLogits) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto weights, ModelWeights::Load(FixtureDir("default")));
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, CudaBackend::Create(*weights, Options(GetParam(), 8)));
+  const int64_t vocab = backend->config().vocab_size;
+  const auto p0 = RandomIds(17, vocab, 1), p1 = RandomIds(3, vocab, 2),
+             p2 = RandomIds(64, vocab, 3);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const auto ignored, RunRows(*backend, {{0, p0, LogitsMode::kNone},
+                                                                    {1, p1, LogitsMode::kNone},
+                                                                    {2, p2, LogitsMode::kNone}}));
+  for (int32_t slot : {0, 1, 2}) XLSTM_ASSERT_OK(backend->CopySlot(slot, slot + 4));
+
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    // A decode row, a prefill chunk and another decode row, all wanting the last logits.
+    const auto t0 = RandomIds(1, vocab, 10 + round), t1 = RandomIds(5, vocab, 20 + round),
+               t2 = RandomIds(1, vocab, 30 + round);
+    std::vector<int32_t> ids;
+    XLSTM_ASSERT_OK(backend->ForwardGreedy(
+        {{0, t0, LogitsMode::kLast}, {1, t1, LogitsMode::kLast}, {2, t2, LogitsMode::kLast}}, ids));
+    XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> logits,
+                               RunRows(*backend, {{4, t0, LogitsMode::kLast},
+                                                  {5, t1, LogitsMode::kLast},
+                                                  {6, t2, LogitsMode::kLast}}));
+    ASSERT_EQ(ids.size(), 3u);
+    ASSERT_EQ(static_cast<int64_t>(logits.size()), 3 * vocab);
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_EQ(ids[r], Argmax(absl::MakeConstSpan(&logits[r * vocab], vocab))) << "row " << r;
+    }
+    // Only the head differs between the two calls: the states advanced identically.
+    for (int32_t slot : {0, 1, 2}) {
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> a, backend->ReadSlot(slot));
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> b, backend->ReadSlot(slot + 4));
+      EXPECT_TRUE(BitIdentical(a, b)) << "slot " << slot;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(WeightModes, CudaGreedyTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(ModeName(info.param));
+                         });
+
+TEST_F(CudaBackendTest, BadRowsAreRejectedWithoutTouchingAnySlot) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, Make(Options(true, 8)));
+  const int32_t slots = backend->num_slots();
+  // Every slot holds a different non-zero state.
+  for (int32_t slot = 0; slot < slots; ++slot) {
+    const auto prompt = RandomIds(3 + 5 * slot, vocab_, 100 + slot);
+    XLSTM_ASSERT_OK_AND_ASSIGN(const auto ignored,
+                               RunRows(*backend, {{slot, prompt, LogitsMode::kNone}}));
+  }
+  auto snapshot = [&](std::vector<std::vector<float>>* states) {
+    states->clear();
+    for (int32_t slot = 0; slot < slots; ++slot) {
+      auto state = backend->ReadSlot(slot);
+      ASSERT_TRUE(state.ok()) << state.status();
+      states->push_back(std::move(*state));
+    }
+  };
+  std::vector<std::vector<float>> before, after;
+  ASSERT_NO_FATAL_FAILURE(snapshot(&before));
+
+  const auto five = RandomIds(5, vocab_, 1), one = RandomIds(1, vocab_, 2);
+  std::vector<int32_t> over_vocab = RandomIds(4, vocab_, 3), negative = RandomIds(4, vocab_, 4);
+  over_vocab[2] = static_cast<int32_t>(vocab_);
+  negative[1] = -1;
+  const std::vector<int32_t> empty;
+  struct BadCase {
+    const char* name;
+    ForwardRow row;
+    bool out_of_range_ok;  // OutOfRange accepted too (as CpuBackend answers for a slot)
+  };
+  const BadCase cases[] = {
+      {"slot -1", {-1, one, LogitsMode::kLast}, true},
+      {"slot == num_slots", {slots, one, LogitsMode::kLast}, true},
+      {"slot twice", {0, one, LogitsMode::kLast}, false},
+      {"empty tokens", {3, empty, LogitsMode::kLast}, false},
+      {"token == vocab", {4, over_vocab, LogitsMode::kAll}, false},
+      {"token -1", {5, negative, LogitsMode::kLast}, false},
+  };
+  for (const BadCase& bad : cases) {
+    SCOPED_TRACE(bad.name);
+    // Valid rows first, so that rejecting the bad one must happen before any work.
+    const std::vector<ForwardRow> rows = {
+        {0, five, LogitsMode::kLast}, {1, one, LogitsMode::kAll}, bad.row};
+    std::vector<float> logits;
+    const absl::Status status = backend->Forward(rows, logits);
+    ASSERT_FALSE(status.ok());
+    if (bad.out_of_range_ok && status.code() == absl::StatusCode::kOutOfRange) {
+      SUCCEED();
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    }
+    std::vector<int32_t> ids;
+    const std::vector<ForwardRow> greedy_rows = {{0, five, LogitsMode::kLast}, bad.row};
+    EXPECT_FALSE(backend->ForwardGreedy(greedy_rows, ids).ok());
+    ASSERT_NO_FATAL_FAILURE(snapshot(&after));
+    for (int32_t slot = 0; slot < slots; ++slot) {
+      EXPECT_TRUE(BitIdentical(after[slot], before[slot])) << "slot " << slot;
+    }
+  }
+
+  EXPECT_FALSE(backend->ResetSlot(-1).ok());
+  EXPECT_FALSE(backend->ResetSlot(slots).ok());
+  EXPECT_FALSE(backend->CopySlot(-1, 0).ok());
+  EXPECT_FALSE(backend->CopySlot(0, slots).ok());
+  ASSERT_NO_FATAL_FAILURE(snapshot(&after));
+  for (int32_t slot = 0; slot < slots; ++slot) {
+    EXPECT_TRUE(BitIdentical(after[slot], before[slot])) << "slot " << slot;
+  }
+
+  // Rejections are not device faults: the backend still works.
+  XLSTM_ASSERT_OK(backend->Synchronize());
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> logits,
+                             RunRows(*backend, {{0, five, LogitsMode::kLast}}));
+  EXPECT_EQ(static_cast<int64_t>(logits.size()), vocab_);
+}
+
+ModelConfig SmallRandomConfig() {
+  ModelConfig config;  // the tiny config of docs §9
+  config.vocab_size = 1000;
+  config.hidden_size = config.embedding_dim = 256;
+  config.num_blocks = config.num_hidden_layers = 2;
+  config.num_heads = 4;
+  return config;
+}
+
+class CudaRandomModelTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { XLSTM_SKIP_WITHOUT_CUDA(); }
+};
+
+TEST_P(CudaRandomModelTest, CreateRandomIsDeterministicInTheSeed) {
+  const ModelConfig config = SmallRandomConfig();
+  const CudaBackendOptions options = Options(GetParam(), 4);
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto a, CudaBackend::CreateRandom(config, 7, options));
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto b, CudaBackend::CreateRandom(config, 7, options));
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto c, CudaBackend::CreateRandom(config, 8, options));
+  EXPECT_EQ(a->config().vocab_size, config.vocab_size);
+  EXPECT_EQ(a->config().hidden_size, config.hidden_size);
+  EXPECT_EQ(a->config().num_blocks, config.num_blocks);
+  EXPECT_EQ(a->weight_type(), GetParam() ? ActType::kF32 : ActType::kBF16);
+  EXPECT_EQ(a->num_slots(), 4);
+
+  const auto ids = RandomIds(20, config.vocab_size, 1);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> la,
+                             RunRows(*a, {{1, ids, LogitsMode::kAll}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> lb,
+                             RunRows(*b, {{1, ids, LogitsMode::kAll}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> lc,
+                             RunRows(*c, {{1, ids, LogitsMode::kAll}}));
+  ASSERT_EQ(static_cast<int64_t>(la.size()), 20 * config.vocab_size);
+  const float cap = static_cast<float>(*config.output_logit_soft_cap);
+  float lo = la[0], hi = la[0];
+  for (float v : la) {
+    ASSERT_TRUE(std::isfinite(v));
+    ASSERT_LE(std::fabs(v), cap);
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  EXPECT_LT(lo, hi) << "all logits equal";
+  EXPECT_TRUE(BitIdentical(la, lb)) << "same seed, different model";
+  int64_t equal = 0;
+  for (size_t i = 0; i < la.size(); ++i) equal += la[i] == lc[i];
+  EXPECT_LT(equal, static_cast<int64_t>(la.size()) / 10) << "seeds 7 and 8 give the same model";
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> state, a->ReadSlot(1));
+  EXPECT_FALSE(AllZero(state));
+}
+
+INSTANTIATE_TEST_SUITE_P(WeightModes, CudaRandomModelTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(ModeName(info.param));
+                         });
+
+TEST_F(CudaBackendTest, LoadEqualsCreateFromLoadedWeights) {
+  for (const std::string case_name : {"default", "softcaps_sharded", "fused"}) {
+    SCOPED_TRACE(case_name);
+    XLSTM_ASSERT_OK_AND_ASSIGN(auto weights, ModelWeights::Load(FixtureDir(case_name)));
+    for (bool fp32 : {true, false}) {
+      SCOPED_TRACE(ModeName(fp32));
+      XLSTM_ASSERT_OK_AND_ASSIGN(auto loaded,
+                                 CudaBackend::Load(FixtureDir(case_name), Options(fp32, 2)));
+      XLSTM_ASSERT_OK_AND_ASSIGN(auto created, CudaBackend::Create(*weights, Options(fp32, 2)));
+      EXPECT_EQ(loaded->config().num_blocks, weights->config.num_blocks);
+      EXPECT_EQ(loaded->config().vocab_size, weights->config.vocab_size);
+      EXPECT_EQ(loaded->weight_bytes(), created->weight_bytes());
+      const auto ids = RandomIds(40, weights->config.vocab_size, 5);
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> a,
+                                 RunRows(*loaded, {{1, ids, LogitsMode::kAll}}));
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> b,
+                                 RunRows(*created, {{1, ids, LogitsMode::kAll}}));
+      EXPECT_TRUE(BitIdentical(a, b));
+    }
+  }
+  EXPECT_FALSE(CudaBackend::Load(FixtureDir("no_such_case"), Options(true, 2)).ok());
+}
+
+}  // namespace
+}  // namespace xlstm::engine::cuda
