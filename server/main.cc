@@ -16,7 +16,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "client/flag_names.h"
 #include "engine/serving/engine.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -26,6 +25,7 @@
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "tools/common/flag_names.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (config.json, *.safetensors, tokenizer.json)");
 ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");

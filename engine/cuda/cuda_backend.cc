@@ -35,6 +35,13 @@ int CudaDeviceCount() {
 }
 
 absl::StatusOr<CudaDeviceInfo> GetCudaDeviceInfo(int device) {
+  const int count = CudaDeviceCount();
+  if (device < 0 || device >= count) {
+    // Checked here rather than by the runtime, whose error would linger in cudaGetLastError and
+    // be blamed on the next kernel launch.
+    return absl::InvalidArgumentError(
+        absl::StrCat("CUDA device ", device, " does not exist (", count, " visible)"));
+  }
   cudaDeviceProp prop;
   XLSTM_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, device));
   XLSTM_CUDA_RETURN_IF_ERROR(cudaSetDevice(device));

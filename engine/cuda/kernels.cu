@@ -20,6 +20,8 @@ constexpr int kWarp = 32;
 constexpr int kScanWarps = 8;
 constexpr int kScanTokensPerRound = kScanWarps;
 constexpr int kMaxRowsPerThread = 16;
+// Warps per block of the gates kernel (one warp per row and head).
+constexpr int kGateWarps = 4;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -106,47 +108,75 @@ __global__ void AddBiasKernel(float* y, int64_t rows, int64_t cols, int64_t row_
   }
 }
 
-// One thread per (row, head): the scalar stabilizer recurrence over the row's tokens.
+// One warp per (row, head). The stabilizer recurrence m_t = max(log f_t + m_{t-1}, i_t) is
+// inherently sequential, but everything around it is not: each round, the 32 lanes load and
+// soft-cap 32 tokens' gate pre-activations in parallel, every lane then walks the 32-step chain
+// (the same arithmetic, in the same order, as a plain loop), and each lane finishes its own
+// token's exponentials.
 __global__ void MlstmGatesKernel(const float* proj, int64_t proj_stride, int64_t i_column,
                                  int64_t f_column, const float* i_bias, const float* f_bias,
                                  float cap, StepRows rows, StateLayout layout, int64_t block,
                                  float* states, float* gates) {
-  const int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  __shared__ float lf_s[kGateWarps][kWarp], ip_s[kGateWarps][kWarp];
+  const int64_t warp_index = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / kWarp;
+  const int lane = threadIdx.x % kWarp, warp_in_block = threadIdx.x / kWarp;
   const int64_t nh = layout.num_heads;
-  if (index >= rows.num_rows * nh) return;
-  const int64_t r = index / nh, h = index % nh;
+  if (warp_index >= rows.num_rows * nh) return;  // whole warps exit together
+  const int64_t r = warp_index / nh, h = warp_index % nh;
   float* m_ptr = states + rows.slot[r] * layout.slot_stride +
                  (block * nh + h) * layout.head_stride + layout.m_offset();
   float m = *m_ptr;
-  const int64_t begin = rows.token_begin[r], end = begin + rows.token_count[r];
-  for (int64_t t = begin; t < end; ++t) {
-    const float i_pre = SoftCapF(proj[t * proj_stride + i_column + h] + i_bias[h], cap);
-    const float f_pre = SoftCapF(proj[t * proj_stride + f_column + h] + f_bias[h], cap);
-    const float log_f = LogSigmoidF(f_pre);
-    const float m_new = fmaxf(log_f + m, i_pre);
-    float* g = gates + (t * nh + h) * 3;
-    g[0] = expf(log_f + m - m_new);  // f_act
-    g[1] = expf(i_pre - m_new);      // i_act
-    g[2] = m_new;
-    m = m_new;
+  const int64_t begin = rows.token_begin[r], count = rows.token_count[r];
+  for (int64_t t0 = 0; t0 < count; t0 += kWarp) {
+    const int round = static_cast<int>(min(int64_t{kWarp}, count - t0));
+    const int64_t t = begin + t0 + lane;
+    float i_pre = 0.0f, log_f = 0.0f;
+    if (lane < round) {
+      i_pre = SoftCapF(proj[t * proj_stride + i_column + h] + i_bias[h], cap);
+      log_f = LogSigmoidF(SoftCapF(proj[t * proj_stride + f_column + h] + f_bias[h], cap));
+    }
+    // The chain reads its inputs from shared memory: those loads do not depend on m, so they
+    // issue ahead and each step costs one add and one max.
+    lf_s[warp_in_block][lane] = log_f;
+    ip_s[warp_in_block][lane] = i_pre;
+    __syncwarp();
+    float m_prev = 0.0f, m_mine = 0.0f;
+#pragma unroll 8
+    for (int j = 0; j < round; ++j) {
+      const float m_new = fmaxf(lf_s[warp_in_block][j] + m, ip_s[warp_in_block][j]);
+      if (lane == j) {
+        m_prev = m;
+        m_mine = m_new;
+      }
+      m = m_new;
+    }
+    __syncwarp();  // the next round overwrites lf_s / ip_s
+    if (lane < round) {
+      float* g = gates + (t * nh + h) * 3;
+      g[0] = expf(log_f + m_prev - m_mine);  // f_act
+      g[1] = expf(i_pre - m_mine);           // i_act
+      g[2] = m_mine;
+    }
   }
-  *m_ptr = m;
+  if (lane == 0) *m_ptr = m;
 }
 
-// Thread block = (row, head, DHQK slice, column tile of 32). Warp w, lane l own C rows
-// a = a0 + w + 8 i (i < RPT) of column tile*32 + l (column dv is n, with v = 1), in registers
-// for all of the row's tokens. Tokens are staged kScanTokensPerRound at a time.
-template <int RPT>
-__global__ void __launch_bounds__(kScanWarps* kWarp)
+// Thread block = (row, head, DHQK slice, column tile of 32). Warp w, lane l own the RPT
+// consecutive C rows a0 + w*RPT .. a0 + w*RPT + RPT-1 of column tile*32 + l (column dv is n,
+// with v = 1), in registers for all of the row's tokens. Tokens are staged kScanTokensPerRound
+// at a time; the staged k is premultiplied by i_act (the CPU computes the same product), so the
+// inner loop is two FMAs and a multiply per C element, with k and q read as float4 broadcasts.
+template <int RPT, bool kPipelined>
+__global__ void __launch_bounds__(kScanWarps* kWarp, RPT >= 16 ? 3 : 5)
     MlstmScanKernel(const float* proj, int64_t proj_stride, int64_t q_column, int64_t k_column,
                     int64_t v_column, const float* gates, StepRows rows, StateLayout layout,
                     int32_t rows_per_split, int32_t splits, int32_t tiles, int64_t block,
                     int64_t num_tokens, float scale, float* states, float* partial) {
   constexpr int kRowsPerSplit = kScanWarps * RPT;
-  __shared__ float k_s[kScanTokensPerRound][kRowsPerSplit];
-  __shared__ float q_s[kScanTokensPerRound][kRowsPerSplit];
+  __shared__ __align__(16) float ik_s[kScanTokensPerRound][kRowsPerSplit];
+  __shared__ __align__(16) float q_s[kScanTokensPerRound][kRowsPerSplit];
   __shared__ float v_s[kScanTokensPerRound][kWarp];
-  __shared__ float f_s[kScanTokensPerRound], i_s[kScanTokensPerRound];
+  __shared__ float f_s[kScanTokensPerRound];
   __shared__ float red[kScanTokensPerRound][kScanWarps][kWarp];
 
   const int64_t nh = layout.num_heads, dqk = layout.dqk, dv = layout.dv;
@@ -159,7 +189,7 @@ __global__ void __launch_bounds__(kScanWarps* kWarp)
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int64_t col = tile * kWarp + lane;
   const bool col_ok = col <= dv;
-  const int64_t a0 = split * kRowsPerSplit;
+  const int64_t a0 = split * kRowsPerSplit + warp * RPT;  // this thread's first C row
 
   float* head_state =
       states + rows.slot[r] * layout.slot_stride + (block * nh + head) * layout.head_stride;
@@ -170,18 +200,62 @@ __global__ void __launch_bounds__(kScanWarps* kWarp)
   float c[RPT];
 #pragma unroll
   for (int i = 0; i < RPT; ++i) {
-    const int64_t a = a0 + warp + kScanWarps * i;
+    const int64_t a = a0 + i;
     c[i] = (col_ok && a < dqk) ? column[a * row_step] : 0.0f;
   }
 
   const int64_t begin = rows.token_begin[r], count = rows.token_count[r];
-  for (int64_t t0 = 0; t0 < count; t0 += kScanTokensPerRound) {
-    const int round = static_cast<int>(min(int64_t{kScanTokensPerRound}, count - t0));
+  const int64_t split_a0 = split * kRowsPerSplit;
+
+  // With kPipelined (rows of many tokens), staging is software-pipelined: the global loads of
+  // round n+1 are issued before round n's arithmetic and land in registers, which are written
+  // to shared memory after the barrier that ends round n's reads. Decode steps (one round) skip
+  // the prefetch and its register cost; both variants do identical arithmetic. Each thread stages
+  // kStage (k, q, i_act) triples, one v and (the first 8 threads) one f_act.
+  constexpr int kStaged = kScanTokensPerRound * kRowsPerSplit;
+  constexpr int kStage = (kStaged + kScanWarps * kWarp - 1) / (kScanWarps * kWarp);
+  float k_reg[kStage], q_reg[kStage], i_reg[kStage], v_reg = 0.0f, f_reg = 0.0f;
+  auto fetch = [&](int64_t t0, int round) {
+#pragma unroll
+    for (int e = 0; e < kStage; ++e) {
+      const int idx = threadIdx.x + e * kScanWarps * kWarp;
+      const int g = idx / kRowsPerSplit, j = idx % kRowsPerSplit;
+      const int64_t a = split_a0 + j, t = begin + t0 + g;
+      const bool ok = idx < kStaged && g < round && a < dqk;
+      const float* p = proj + t * proj_stride + head * dqk + a;
+      k_reg[e] = ok ? p[k_column] : 0.0f;
+      q_reg[e] = ok ? p[q_column] : 0.0f;
+      i_reg[e] = ok ? gates[(t * nh + head) * 3 + 1] : 0.0f;
+    }
+    {
+      const int g = threadIdx.x / kWarp, l = threadIdx.x % kWarp;
+      const int64_t cc = tile * kWarp + l, t = begin + t0 + g;
+      v_reg = g >= round ? 0.0f
+              : cc < dv  ? proj[t * proj_stride + v_column + head * dv + cc]
+                         : (cc == dv ? 1.0f : 0.0f);
+    }
+    if (threadIdx.x < round) f_reg = gates[((begin + t0 + threadIdx.x) * nh + head) * 3];
+  };
+  auto stage = [&](int round) {
+#pragma unroll
+    for (int e = 0; e < kStage; ++e) {
+      const int idx = threadIdx.x + e * kScanWarps * kWarp;
+      if (idx >= kStaged) break;
+      const int g = idx / kRowsPerSplit, j = idx % kRowsPerSplit;
+      ik_s[g][j] = i_reg[e] * k_reg[e];
+      q_s[g][j] = q_reg[e] * scale;
+    }
+    v_s[threadIdx.x / kWarp][threadIdx.x % kWarp] = v_reg;
+    if (threadIdx.x < round) f_s[threadIdx.x] = f_reg;
+  };
+
+  // The same values as fetch + stage, loaded straight into shared memory (no registers held).
+  auto stage_direct = [&](int64_t t0, int round) {
     for (int idx = threadIdx.x; idx < round * kRowsPerSplit; idx += blockDim.x) {
       const int g = idx / kRowsPerSplit, j = idx % kRowsPerSplit;
-      const int64_t a = a0 + j, t = begin + t0 + g;
+      const int64_t a = split_a0 + j, t = begin + t0 + g;
       const float* p = proj + t * proj_stride + head * dqk + a;
-      k_s[g][j] = a < dqk ? p[k_column] : 0.0f;
+      ik_s[g][j] = a < dqk ? gates[(t * nh + head) * 3 + 1] * p[k_column] : 0.0f;
       q_s[g][j] = a < dqk ? p[q_column] * scale : 0.0f;
     }
     for (int idx = threadIdx.x; idx < round * kWarp; idx += blockDim.x) {
@@ -190,21 +264,49 @@ __global__ void __launch_bounds__(kScanWarps* kWarp)
       v_s[g][l] =
           cc < dv ? proj[t * proj_stride + v_column + head * dv + cc] : (cc == dv ? 1.0f : 0.0f);
     }
-    if (threadIdx.x < round) {
-      const float* g = gates + ((begin + t0 + threadIdx.x) * nh + head) * 3;
-      f_s[threadIdx.x] = g[0];
-      i_s[threadIdx.x] = g[1];
+    if (threadIdx.x < round) f_s[threadIdx.x] = gates[((begin + t0 + threadIdx.x) * nh + head) * 3];
+  };
+
+  int round = static_cast<int>(min(int64_t{kScanTokensPerRound}, count));
+  if constexpr (kPipelined) fetch(0, round);
+  for (int64_t t0 = 0; t0 < count; t0 += kScanTokensPerRound) {
+    if constexpr (kPipelined) {
+      stage(round);
+    } else {
+      stage_direct(t0, round);
     }
     __syncthreads();
+    const int64_t next_t0 = t0 + kScanTokensPerRound;
+    const int next_round =
+        next_t0 < count ? static_cast<int>(min(int64_t{kScanTokensPerRound}, count - next_t0)) : 0;
+    if constexpr (kPipelined) {
+      if (next_round > 0) fetch(next_t0, next_round);
+    }
     for (int g = 0; g < round; ++g) {
-      const float v = v_s[g][lane], f_act = f_s[g], i_act = i_s[g];
+      const float v = v_s[g][lane], f_act = f_s[g];
+      const float* ik_row = &ik_s[g][warp * RPT];
+      const float* q_row = &q_s[g][warp * RPT];
       float p = 0.0f;
+      if constexpr (RPT % 4 == 0) {
 #pragma unroll
-      for (int i = 0; i < RPT; ++i) {
-        const int j = warp + kScanWarps * i;
-        const float ik = i_act * k_s[g][j];
-        c[i] = f_act * c[i] + ik * v;
-        p += q_s[g][j] * c[i];
+        for (int i = 0; i < RPT; i += 4) {
+          const float4 ik4 = *reinterpret_cast<const float4*>(ik_row + i);
+          const float4 q4 = *reinterpret_cast<const float4*>(q_row + i);
+          c[i] = f_act * c[i] + ik4.x * v;
+          c[i + 1] = f_act * c[i + 1] + ik4.y * v;
+          c[i + 2] = f_act * c[i + 2] + ik4.z * v;
+          c[i + 3] = f_act * c[i + 3] + ik4.w * v;
+          p += q4.x * c[i];
+          p += q4.y * c[i + 1];
+          p += q4.z * c[i + 2];
+          p += q4.w * c[i + 3];
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < RPT; ++i) {
+          c[i] = f_act * c[i] + ik_row[i] * v;
+          p += q_row[i] * c[i];
+        }
       }
       red[g][warp][lane] = p;
     }
@@ -215,13 +317,14 @@ __global__ void __launch_bounds__(kScanWarps* kWarp)
       const int64_t t = begin + t0 + warp;
       partial[((split * num_tokens + t) * nh + head) * (dv + 1) + col] = sum;
     }
-    // The next round writes k_s/q_s/v_s only after every warp passed the barrier above, and
-    // writes red only after the next barrier, by which time these reads are done.
+    // Every warp is past the barrier above, so the staging arrays may be overwritten now; red
+    // is next written after the next barrier, when these reads are done.
+    round = next_round;
   }
 
 #pragma unroll
   for (int i = 0; i < RPT; ++i) {
-    const int64_t a = a0 + warp + kScanWarps * i;
+    const int64_t a = a0 + i;
     if (col_ok && a < dqk) column[a * row_step] = c[i];
   }
 }
@@ -432,12 +535,11 @@ absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_
                               int64_t f_column, const float* i_bias, const float* f_bias,
                               float gate_soft_cap, const StepRows& rows, const StateLayout& layout,
                               int64_t block, float* states, float* gates, cudaStream_t stream) {
-  const int64_t threads_needed = int64_t{rows.num_rows} * layout.num_heads;
-  if (threads_needed == 0) return absl::OkStatus();
-  constexpr int kThreads = 64;
-  MlstmGatesKernel<<<static_cast<unsigned>(CeilDiv(threads_needed, kThreads)), kThreads, 0,
-                     stream>>>(proj, proj_stride, i_column, f_column, i_bias, f_bias, gate_soft_cap,
-                               rows, layout, block, states, gates);
+  const int64_t warps_needed = int64_t{rows.num_rows} * layout.num_heads;
+  if (warps_needed == 0) return absl::OkStatus();
+  MlstmGatesKernel<<<static_cast<unsigned>(CeilDiv(warps_needed, kGateWarps)), kGateWarps * kWarp,
+                     0, stream>>>(proj, proj_stride, i_column, f_column, i_bias, f_bias,
+                                  gate_soft_cap, rows, layout, block, states, gates);
   return LaunchStatus("MlstmGatesKernel");
 }
 
@@ -455,10 +557,18 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
                   static_cast<unsigned>(rows.num_rows));
   const dim3 threads(kScanWarps * kWarp);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(layout.dqk)));
-#define XLSTM_LAUNCH_SCAN(RPT)                                                                   \
-  MlstmScanKernel<RPT><<<grid, threads, 0, stream>>>(                                            \
+  // Rows of more than one round of tokens use the pipelined variant (see the kernel).
+  const bool pipelined = rows.max_token_count > kScanTokensPerRound;
+#define XLSTM_LAUNCH_SCAN_VARIANT(RPT, PIPELINED)                                                \
+  MlstmScanKernel<RPT, PIPELINED><<<grid, threads, 0, stream>>>(                                 \
       proj, proj_stride, q_column, k_column, v_column, gates, rows, layout, plan.rows_per_split, \
       plan.splits, plan.column_tiles, block, num_tokens, scale, states, partial)
+#define XLSTM_LAUNCH_SCAN(RPT)             \
+  if (pipelined) {                         \
+    XLSTM_LAUNCH_SCAN_VARIANT(RPT, true);  \
+  } else {                                 \
+    XLSTM_LAUNCH_SCAN_VARIANT(RPT, false); \
+  }
   switch (plan.rows_per_thread) {
     case 1:
       XLSTM_LAUNCH_SCAN(1);
@@ -480,6 +590,7 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
           absl::StrCat("mLSTM scan: unsupported rows_per_thread ", plan.rows_per_thread));
   }
 #undef XLSTM_LAUNCH_SCAN
+#undef XLSTM_LAUNCH_SCAN_VARIANT
   return LaunchStatus("MlstmScanKernel");
 }
 

@@ -12,9 +12,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,6 +89,12 @@ class ServerProcess {
       std::vector<std::string> args = {
           kServer, "--model", model, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"};
       args.insert(args.end(), extra.begin(), extra.end());
+      // XLSTM_TEST_SERVER_ARGS (space-separated) runs the same tests against another backend,
+      // e.g. "--backend cuda --weight-dtype float32" on a GPU machine.
+      if (const char* env = std::getenv("XLSTM_TEST_SERVER_ARGS"); env != nullptr) {
+        std::istringstream words(env);
+        for (std::string w; words >> w;) args.push_back(w);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
