@@ -104,7 +104,7 @@ class ServerProcess {
     close(fds[1]);
     out_ = fdopen(fds[0], "r");
     char line[1024];
-    std::regex ready("ready grpc_port=(\\d+) metrics_port=(\\d+)");
+    std::regex ready("ready grpc_port=(\\d+) metrics_port=(-?\\d+)");
     while (fgets(line, sizeof line, out_)) {
       std::cmatch m;
       if (std::regex_search(line, m, ready)) {
