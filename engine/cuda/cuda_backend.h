@@ -84,8 +84,9 @@ class CudaBackend : public Backend {
   absl::Status CopySlot(int32_t from, int32_t to) override;
   absl::Status Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) override;
 
-  // Forward() whose rows all want kLast logits, returning each row's argmax token instead of
-  // logits (greedy decoding without copying logits to the host; benchmarks).
+  // Forward() returning, for each kLast row in order, its argmax token instead of logits
+  // (greedy decoding without copying logits to the host; benchmarks). kNone rows are allowed,
+  // kAll rows are rejected.
   absl::Status ForwardGreedy(absl::Span<const ForwardRow> rows, std::vector<int32_t>& ids);
 
   // A slot's state in RecurrentState's layout ([blocks, heads, DHQK*DHV + DHQK + 1]), for tests.

@@ -30,7 +30,8 @@ namespace xlstm::engine::cuda {
 enum class ActType { kBF16, kF32 };
 inline size_t ActSize(ActType t) { return t == ActType::kBF16 ? 2 : 4; }
 
-// Where each (slot, block, head)'s recurrent state lives in the slot pool. Per head: C
+// Where each (slot, block, head)'s recurrent state lives in the slot pool, nested slot, then
+// block, then head (padding floats unspecified). Per head: C
 // [dqk, dv] row-major, then n [dqk], then m, padded to head_stride floats (a multiple of 32, so
 // every head's C starts 128-byte aligned).
 struct StateLayout {
@@ -43,7 +44,8 @@ struct StateLayout {
   XLSTM_HOST_DEVICE int64_t m_offset() const { return dqk * dv + dqk; }
 };
 
-// The rows of a step, as device arrays of length num_rows.
+// The rows of a step, as device arrays of length num_rows. Slots must be distinct (the scan
+// updates each row's state in place).
 struct StepRows {
   const int32_t* slot = nullptr;
   const int32_t* token_begin = nullptr;
@@ -125,7 +127,7 @@ absl::Status LaunchSoftCap(float* values, int64_t count, float cap, cudaStream_t
 absl::Status LaunchArgmax(const float* logits, int64_t rows, int64_t vocab, int32_t* ids,
                           cudaStream_t stream);
 
-// Zeroes `count` floats starting at `dst`.
+// Sets `count` floats starting at `dst` to `value`.
 absl::Status LaunchFill(float* dst, int64_t count, float value, cudaStream_t stream);
 
 // Deterministic pseudo-random fill for benchmark weights (no files): values[i] =
