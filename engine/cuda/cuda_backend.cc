@@ -56,15 +56,20 @@ absl::StatusOr<CudaDeviceInfo> GetCudaDeviceInfo(int device) {
   return info;
 }
 
-absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
-    const ModelWeights& weights, const CudaBackendOptions& options) {
-  std::unique_ptr<CudaBackend> backend(new CudaBackend());
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Start(const CudaBackendOptions& options) {
   if (CudaDeviceCount() <= options.device || options.device < 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "CUDA device ", options.device, " is not available (", CudaDeviceCount(), " found)"));
   }
+  std::unique_ptr<CudaBackend> backend(new CudaBackend());
   XLSTM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
   XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&backend->stream_, cudaStreamNonBlocking));
+  return backend;
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
+    const ModelWeights& weights, const CudaBackendOptions& options) {
+  XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, Start(options));
   XLSTM_ASSIGN_OR_RETURN(
       backend->weights_,
       DeviceWeights::Upload(weights, options.fp32_weights ? ActType::kF32 : ActType::kBF16,
@@ -81,13 +86,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Load(const std::string
 
 absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::CreateRandom(
     const ModelConfig& config, uint64_t seed, const CudaBackendOptions& options) {
-  std::unique_ptr<CudaBackend> backend(new CudaBackend());
-  if (CudaDeviceCount() <= options.device || options.device < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "CUDA device ", options.device, " is not available (", CudaDeviceCount(), " found)"));
-  }
-  XLSTM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device));
-  XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&backend->stream_, cudaStreamNonBlocking));
+  XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, Start(options));
   XLSTM_ASSIGN_OR_RETURN(
       backend->weights_,
       DeviceWeights::Random(config, seed, options.fp32_weights ? ActType::kF32 : ActType::kBF16,

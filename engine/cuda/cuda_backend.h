@@ -104,6 +104,9 @@ class CudaBackend : public Backend {
 
  private:
   CudaBackend() = default;
+  // Checks the device, makes it current and creates the stream (weights come next).
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Start(const CudaBackendOptions& options);
+  // Allocates the workspace and the slot pool once the weights are on the device.
   static absl::StatusOr<std::unique_ptr<CudaBackend>> Finish(std::unique_ptr<CudaBackend> backend,
                                                              const CudaBackendOptions& options);
   // OK unless a device fault happened; makes the backend's device current.
