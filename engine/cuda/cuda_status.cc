@@ -1,6 +1,9 @@
 #include "engine/cuda/cuda_status.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
+#include "engine/cuda/cublas_loader.h"
 
 namespace xlstm::engine::cuda {
 
@@ -12,8 +15,11 @@ absl::Status CudaStatus(cudaError_t error, const char* expression, const char* f
 
 absl::Status CublasStatus(cublasStatus_t status, const char* expression, const char* file,
                           int line) {
-  return absl::InternalError(absl::StrCat("cuBLAS error ", cublasGetStatusName(status), " (",
-                                          cublasGetStatusString(status), ") in ", expression,
+  absl::StatusOr<const CublasFunctions*> api = CublasApi();
+  const std::string name =
+      api.ok() ? (*api)->status_name(status) : absl::StrCat(static_cast<int>(status));
+  const std::string text = api.ok() ? (*api)->status_string(status) : "cuBLAS not loaded";
+  return absl::InternalError(absl::StrCat("cuBLAS error ", name, " (", text, ") in ", expression,
                                           " at ", file, ":", line));
 }
 

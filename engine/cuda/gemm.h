@@ -1,4 +1,5 @@
-// The one wrapper through which the engine runs matrix products on the GPU (cuBLAS). Every
+// The one wrapper through which the engine runs matrix products on the GPU (cuBLAS, loaded at
+// run time: see cublas_loader.h). Every
 // projection of the model is a Linear: y[rows, out] = x[rows, in] · Wᵀ, W stored as HF keeps it
 // ([out, in] row-major), operands in bf16 or fp32, accumulation and output in fp32.
 //
@@ -21,6 +22,8 @@
 #include "engine/cuda/kernels.h"
 
 namespace xlstm::engine::cuda {
+
+struct CublasFunctions;  // cublas_loader.h
 
 // A weight matrix on the device: [out_features, in_features] row-major.
 struct DeviceMatrix {
@@ -47,6 +50,7 @@ class Gemm {
  private:
   Gemm() = default;
 
+  const CublasFunctions* api_ = nullptr;  // cuBLAS, loaded at run time
   cublasHandle_t handle_ = nullptr;
   DeviceBuffer workspace_;
 };
