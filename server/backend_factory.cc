@@ -11,6 +11,18 @@
 
 namespace xlstm::server {
 
+absl::Status CheckBackendChoice(const BackendChoice& choice) {
+  if (choice.backend != "auto" && choice.backend != "cpu" && choice.backend != "cuda") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backend ", choice.backend, ": expected auto, cpu or cuda"));
+  }
+  if (choice.weight_dtype != "bfloat16" && choice.weight_dtype != "float32") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--weight-dtype ", choice.weight_dtype, ": expected bfloat16 or float32"));
+  }
+  return absl::OkStatus();
+}
+
 std::string ResolveBackendName(const std::string& requested) {
   if (requested != "auto") return requested;
 #ifdef XLSTM_SERVER_HAVE_CUDA
@@ -21,21 +33,14 @@ std::string ResolveBackendName(const std::string& requested) {
 
 absl::StatusOr<std::unique_ptr<engine::Backend>> CreateBackend(const std::string& model_dir,
                                                                const BackendChoice& choice) {
+  XLSTM_RETURN_IF_ERROR(CheckBackendChoice(choice));
   const std::string name = ResolveBackendName(choice.backend);
-  if (choice.weight_dtype != "bfloat16" && choice.weight_dtype != "float32") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--weight-dtype ", choice.weight_dtype, ": expected bfloat16 or float32"));
-  }
   if (name == "cpu") {
     XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<engine::CpuModel> model,
                            engine::CpuModel::Load(model_dir));
     XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<engine::CpuBackend> backend,
                            engine::CpuBackend::Create(std::move(model), choice.max_slots));
     return std::unique_ptr<engine::Backend>(std::move(backend));
-  }
-  if (name != "cuda") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--backend ", choice.backend, ": expected auto, cpu or cuda"));
   }
 #ifdef XLSTM_SERVER_HAVE_CUDA
   if (engine::cuda::CudaDeviceCount() == 0) {

@@ -18,6 +18,9 @@ struct BackendChoice {
   int32_t step_token_budget = 512;  // sizes the CUDA workspace
 };
 
+// Checks --backend and --weight-dtype (before anything is loaded); errors name the flag.
+absl::Status CheckBackendChoice(const BackendChoice& choice);
+
 // "cpu" or "cuda": what `auto` resolves to on this machine.
 std::string ResolveBackendName(const std::string& requested);
 

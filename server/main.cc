@@ -17,6 +17,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "engine/serving/engine.h"
+#include "engine/util/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -77,16 +78,18 @@ ServerOptions OptionsFromFlags() {
   return o;
 }
 
+BackendChoice ChoiceFrom(const ServerOptions& o) {
+  BackendChoice choice;
+  choice.backend = o.backend;
+  choice.weight_dtype = o.weight_dtype;
+  choice.max_slots = o.num_slots;
+  choice.step_token_budget = o.step_token_budget;
+  return choice;
+}
+
 absl::Status CheckOptions(const ServerOptions& o) {
   if (o.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
-  if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--backend ", o.backend, ": expected auto, cpu or cuda"));
-  }
-  if (o.weight_dtype != "bfloat16" && o.weight_dtype != "float32") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--weight-dtype ", o.weight_dtype, ": expected bfloat16 or float32"));
-  }
+  XLSTM_RETURN_IF_ERROR(CheckBackendChoice(ChoiceFrom(o)));
   auto positive = [](const char* name, int64_t v) -> absl::Status {
     if (v >= 1) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat("--", name, " = ", v, " must be >= 1"));
@@ -179,13 +182,8 @@ int Serve() {
               grpc_port);
   std::fflush(stdout);
 
-  BackendChoice choice;
-  choice.backend = options.backend;
-  choice.weight_dtype = options.weight_dtype;
-  choice.max_slots = options.num_slots;
-  choice.step_token_budget = options.step_token_budget;
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
-      CreateBackend(options.model_dir, choice);
+      CreateBackend(options.model_dir, ChoiceFrom(options));
   absl::StatusOr<std::unique_ptr<TextCodec>> codec = TextCodec::Load(options.model_dir);
   if (!backend.ok() || !codec.ok()) {
     const absl::Status& s = !backend.ok() ? backend.status() : codec.status();

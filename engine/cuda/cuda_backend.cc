@@ -12,8 +12,6 @@
 namespace xlstm::engine::cuda {
 namespace {
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 float CapOrZero(const std::optional<double>& cap) { return cap ? static_cast<float>(*cap) : 0.0f; }
 
 // A contiguous piece of one row's tokens, processed in one pass of the layers.
@@ -262,7 +260,9 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
   std::vector<bool> seen(num_slots_, false);
   for (size_t r = 0; r < rows.size(); ++r) {
     const ForwardRow& row = rows[r];
-    XLSTM_RETURN_IF_ERROR(CheckSlot(row.slot, absl::StrCat("row ", r, ":").c_str()));
+    if (row.slot < 0 || row.slot >= num_slots_) {
+      return CheckSlot(row.slot, absl::StrCat("row ", r, ":").c_str());
+    }
     if (seen[row.slot]) {
       return absl::InvalidArgumentError(
           absl::StrCat("row ", r, ": slot ", row.slot, " appears twice in one step"));

@@ -32,7 +32,4 @@ absl::Status CublasStatus(cublasStatus_t status, const char* expression, const c
     }                                                                                              \
   } while (0)
 
-// After a kernel launch: reports launch-configuration errors (and earlier asynchronous faults).
-#define XLSTM_CUDA_RETURN_IF_LAUNCH_FAILED() XLSTM_CUDA_RETURN_IF_ERROR(cudaGetLastError())
-
 #endif  // XLSTM_ENGINE_CUDA_CUDA_STATUS_H_

@@ -2,13 +2,13 @@
 
 #include <cuda_runtime_api.h>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace xlstm::engine::cuda {
 namespace {
 
 absl::Status AllocationError(cudaError_t error, size_t bytes, const char* what, const char* kind) {
+  cudaGetLastError();  // allocation failures are not sticky: clear the error.
   return absl::ResourceExhaustedError(
       absl::StrFormat("cannot allocate %.1f MiB of %s memory for %s: %s", bytes / 1048576.0, kind,
                       what, cudaGetErrorString(error)));
@@ -16,54 +16,18 @@ absl::Status AllocationError(cudaError_t error, size_t bytes, const char* what, 
 
 }  // namespace
 
-absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(size_t bytes, const char* what) {
-  DeviceBuffer buffer;
-  if (bytes == 0) return buffer;
-  const cudaError_t error = cudaMalloc(&buffer.data_, bytes);
-  if (error != cudaSuccess) {
-    cudaGetLastError();  // cudaMalloc failures are not sticky: clear the error.
-    return AllocationError(error, bytes, what, "device");
-  }
-  buffer.bytes_ = bytes;
-  return buffer;
+absl::Status DeviceMemory::Allocate(void** data, size_t bytes, const char* what) {
+  const cudaError_t error = cudaMalloc(data, bytes);
+  return error == cudaSuccess ? absl::OkStatus() : AllocationError(error, bytes, what, kKind);
 }
 
-DeviceBuffer::~DeviceBuffer() {
-  if (data_ != nullptr) cudaFree(data_);
+void DeviceMemory::Free(void* data) { cudaFree(data); }
+
+absl::Status PinnedHostMemory::Allocate(void** data, size_t bytes, const char* what) {
+  const cudaError_t error = cudaMallocHost(data, bytes);
+  return error == cudaSuccess ? absl::OkStatus() : AllocationError(error, bytes, what, kKind);
 }
 
-DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
-  if (this != &other) {
-    if (data_ != nullptr) cudaFree(data_);
-    data_ = std::exchange(other.data_, nullptr);
-    bytes_ = std::exchange(other.bytes_, 0);
-  }
-  return *this;
-}
-
-absl::StatusOr<PinnedBuffer> PinnedBuffer::Allocate(size_t bytes, const char* what) {
-  PinnedBuffer buffer;
-  if (bytes == 0) return buffer;
-  const cudaError_t error = cudaMallocHost(&buffer.data_, bytes);
-  if (error != cudaSuccess) {
-    cudaGetLastError();
-    return AllocationError(error, bytes, what, "pinned host");
-  }
-  buffer.bytes_ = bytes;
-  return buffer;
-}
-
-PinnedBuffer::~PinnedBuffer() {
-  if (data_ != nullptr) cudaFreeHost(data_);
-}
-
-PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
-  if (this != &other) {
-    if (data_ != nullptr) cudaFreeHost(data_);
-    data_ = std::exchange(other.data_, nullptr);
-    bytes_ = std::exchange(other.bytes_, 0);
-  }
-  return *this;
-}
+void PinnedHostMemory::Free(void* data) { cudaFreeHost(data); }
 
 }  // namespace xlstm::engine::cuda

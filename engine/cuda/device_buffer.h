@@ -13,16 +13,45 @@
 
 namespace xlstm::engine::cuda {
 
-class DeviceBuffer {
+// The two kinds of memory a buffer can own (allocation and release; defined in the .cc).
+struct DeviceMemory {
+  static constexpr const char* kKind = "device";
+  static absl::Status Allocate(void** data, size_t bytes, const char* what);
+  static void Free(void* data);
+};
+struct PinnedHostMemory {  // page-locked: copies to and from the device are asynchronous
+  static constexpr const char* kKind = "pinned host";
+  static absl::Status Allocate(void** data, size_t bytes, const char* what);
+  static void Free(void* data);
+};
+
+template <typename Memory>
+class OwnedBuffer {
  public:
-  DeviceBuffer() = default;
-  // `bytes` of device memory (uninitialized). `what` names the buffer in the error message.
-  static absl::StatusOr<DeviceBuffer> Allocate(size_t bytes, const char* what);
-  ~DeviceBuffer();
-  DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  OwnedBuffer() = default;
+  // `bytes` of uninitialized memory. `what` names the buffer in the error message.
+  static absl::StatusOr<OwnedBuffer> Allocate(size_t bytes, const char* what) {
+    OwnedBuffer buffer;
+    if (bytes == 0) return buffer;
+    absl::Status status = Memory::Allocate(&buffer.data_, bytes, what);
+    if (!status.ok()) return status;
+    buffer.bytes_ = bytes;
+    return buffer;
+  }
+  ~OwnedBuffer() {
+    if (data_ != nullptr) Memory::Free(data_);
+  }
+  OwnedBuffer(OwnedBuffer&& other) noexcept { *this = std::move(other); }
+  OwnedBuffer& operator=(OwnedBuffer&& other) noexcept {
+    if (this != &other) {
+      if (data_ != nullptr) Memory::Free(data_);
+      data_ = std::exchange(other.data_, nullptr);
+      bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+  }
+  OwnedBuffer(const OwnedBuffer&) = delete;
+  OwnedBuffer& operator=(const OwnedBuffer&) = delete;
 
   template <typename T>
   T* as() const {
@@ -36,28 +65,8 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
-// Page-locked host memory, so that copies to and from the device are asynchronous and fast.
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  static absl::StatusOr<PinnedBuffer> Allocate(size_t bytes, const char* what);
-  ~PinnedBuffer();
-  PinnedBuffer(PinnedBuffer&& other) noexcept { *this = std::move(other); }
-  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(data_);
-  }
-  void* data() const { return data_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
+using DeviceBuffer = OwnedBuffer<DeviceMemory>;
+using PinnedBuffer = OwnedBuffer<PinnedHostMemory>;
 
 }  // namespace xlstm::engine::cuda
 

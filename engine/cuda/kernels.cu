@@ -170,8 +170,8 @@ template <int RPT, bool kPipelined>
 __global__ void __launch_bounds__(kScanWarps* kWarp, RPT >= 16 ? 3 : 5)
     MlstmScanKernel(const float* proj, int64_t proj_stride, int64_t q_column, int64_t k_column,
                     int64_t v_column, const float* gates, StepRows rows, StateLayout layout,
-                    int32_t rows_per_split, int32_t splits, int32_t tiles, int64_t block,
-                    int64_t num_tokens, float scale, float* states, float* partial) {
+                    int32_t splits, int32_t tiles, int64_t block, int64_t num_tokens, float scale,
+                    float* states, float* partial) {
   constexpr int kRowsPerSplit = kScanWarps * RPT;
   __shared__ __align__(16) float ik_s[kScanTokensPerRound][kRowsPerSplit];
   __shared__ __align__(16) float q_s[kScanTokensPerRound][kRowsPerSplit];
@@ -559,10 +559,10 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(layout.dqk)));
   // Rows of more than one round of tokens use the pipelined variant (see the kernel).
   const bool pipelined = rows.max_token_count > kScanTokensPerRound;
-#define XLSTM_LAUNCH_SCAN_VARIANT(RPT, PIPELINED)                                                \
-  MlstmScanKernel<RPT, PIPELINED><<<grid, threads, 0, stream>>>(                                 \
-      proj, proj_stride, q_column, k_column, v_column, gates, rows, layout, plan.rows_per_split, \
-      plan.splits, plan.column_tiles, block, num_tokens, scale, states, partial)
+#define XLSTM_LAUNCH_SCAN_VARIANT(RPT, PIPELINED)                                        \
+  MlstmScanKernel<RPT, PIPELINED><<<grid, threads, 0, stream>>>(                         \
+      proj, proj_stride, q_column, k_column, v_column, gates, rows, layout, plan.splits, \
+      plan.column_tiles, block, num_tokens, scale, states, partial)
 #define XLSTM_LAUNCH_SCAN(RPT)             \
   if (pipelined) {                         \
     XLSTM_LAUNCH_SCAN_VARIANT(RPT, true);  \

@@ -51,7 +51,7 @@ struct StepRows {
   const int32_t* token_begin = nullptr;
   const int32_t* token_count = nullptr;
   int32_t num_rows = 0;
-  int32_t max_token_count = 0;  // host-side maximum of token_count (grid sizing)
+  int32_t max_token_count = 0;  // host-side maximum of token_count (picks the scan variant)
 };
 
 // How the mLSTM read-out is split over DHQK: each head's rows are cut into `splits` slices of

@@ -13,6 +13,15 @@
 
 namespace xlstm::engine::testing {
 
+// Blocks until `done` holds a value (set under `mu` by an on_done callback); false on timeout.
+template <typename Done>
+bool WaitForDone(absl::Mutex& mu, std::optional<Done>& done, absl::Duration timeout) {
+  absl::MutexLock lock(&mu);
+  return mu.AwaitWithTimeout(absl::Condition(
+                                 +[](std::optional<Done>* d) { return d->has_value(); }, &done),
+                             timeout);
+}
+
 struct GenerateCollector {
   absl::Mutex mu;
   std::vector<SampleUpdate> updates ABSL_GUARDED_BY(mu);
@@ -29,13 +38,7 @@ struct GenerateCollector {
     };
   }
   // Waits for on_done; false on timeout.
-  bool Wait(absl::Duration timeout = absl::Seconds(20)) {
-    absl::MutexLock lock(&mu);
-    return mu.AwaitWithTimeout(
-        absl::Condition(
-            +[](std::optional<GenerateDone>* d) { return d->has_value(); }, &done),
-        timeout);
-  }
+  bool Wait(absl::Duration timeout = absl::Seconds(20)) { return WaitForDone(mu, done, timeout); }
   std::vector<int32_t> Ids(int32_t sample = 0) {
     absl::MutexLock lock(&mu);
     std::vector<int32_t> ids;
@@ -68,13 +71,7 @@ struct ScoreCollector {
       done = std::move(d);
     };
   }
-  bool Wait(absl::Duration timeout = absl::Seconds(20)) {
-    absl::MutexLock lock(&mu);
-    return mu.AwaitWithTimeout(
-        absl::Condition(
-            +[](std::optional<ScoreDone>* d) { return d->has_value(); }, &done),
-        timeout);
-  }
+  bool Wait(absl::Duration timeout = absl::Seconds(20)) { return WaitForDone(mu, done, timeout); }
   ScoreDone Done() {
     absl::MutexLock lock(&mu);
     return *done;
