@@ -40,20 +40,33 @@ absl::Status CpuBackend::CopySlot(int32_t from, int32_t to) {
   return absl::OkStatus();
 }
 
-absl::Status CpuBackend::Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) {
+absl::Status CpuBackend::Forward(absl::Span<const ForwardRow> rows, ForwardOutput& out) {
+  out.Clear();
+  const int64_t vocab = config().vocab_size;
   std::vector<SequenceChunk> chunks;
   chunks.reserve(rows.size());
   std::vector<bool> used(slots_.size(), false);
-  for (const ForwardRow& row : rows) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const ForwardRow& row = rows[r];
     XLSTM_RETURN_IF_ERROR(CheckSlot(row.slot));
     if (used[row.slot]) {
       return absl::InvalidArgumentError(
           absl::StrCat("slot ", row.slot, " appears twice in a step"));
     }
     used[row.slot] = true;
-    chunks.push_back({&slots_[row.slot], row.tokens, row.logits});
+    XLSTM_RETURN_IF_ERROR(ValidateRowOutputs(row, r, vocab));
+    chunks.push_back({&slots_[row.slot], row.tokens, HostLogitsMode(row)});
   }
-  XLSTM_ASSIGN_OR_RETURN(logits, model_->Forward(chunks));
+  XLSTM_ASSIGN_OR_RETURN(std::vector<float> logits, model_->Forward(chunks));
+  size_t offset = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const size_t produced = chunks[r].logits == LogitsMode::kNone   ? 0
+                            : chunks[r].logits == LogitsMode::kLast ? 1
+                                                                    : rows[r].tokens.size();
+    ReduceRowOnHost(rows[r], absl::MakeConstSpan(logits).subspan(offset * vocab, produced * vocab),
+                    vocab, out);
+    offset += produced;
+  }
   return absl::OkStatus();
 }
 

@@ -22,7 +22,7 @@ class CpuBackend : public Backend {
   int32_t num_slots() const override { return static_cast<int32_t>(slots_.size()); }
   absl::Status ResetSlot(int32_t slot) override;
   absl::Status CopySlot(int32_t from, int32_t to) override;
-  absl::Status Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) override;
+  absl::Status Forward(absl::Span<const ForwardRow> rows, ForwardOutput& out) override;
 
   // For tests: the state held in a slot.
   const RecurrentState& slot_state(int32_t slot) const { return slots_[slot]; }

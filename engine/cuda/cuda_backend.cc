@@ -19,6 +19,8 @@ struct Piece {
   int32_t slot;
   absl::Span<const int32_t> tokens;
   LogitsMode logits;  // of this piece (kLast only on a row's last piece)
+  size_t row;         // index of the ForwardRow
+  int64_t begin;      // of the piece within the row's tokens
 };
 
 }  // namespace
@@ -237,23 +239,25 @@ absl::StatusOr<std::vector<float>> CudaBackend::ReadSlot(int32_t slot) {
   return out;
 }
 
-absl::Status CudaBackend::Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) {
-  return RunRows(rows, /*greedy=*/false, &logits, nullptr);
+absl::Status CudaBackend::Forward(absl::Span<const ForwardRow> rows, ForwardOutput& out) {
+  return RunRows(rows, /*greedy=*/false, &out, nullptr);
 }
 
 absl::Status CudaBackend::ForwardGreedy(absl::Span<const ForwardRow> rows,
                                         std::vector<int32_t>& ids) {
   for (size_t r = 0; r < rows.size(); ++r) {
-    if (rows[r].logits == LogitsMode::kAll) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ForwardGreedy: row ", r, " asks for kAll logits (kLast or kNone only)"));
+    if (rows[r].logits == LogitsMode::kAll || !rows[r].samples.empty() ||
+        rows[r].score != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ForwardGreedy: row ", r, " asks for kAll logits, samples or a score (kLast or kNone "
+          "only)"));
     }
   }
   return RunRows(rows, /*greedy=*/true, nullptr, &ids);
 }
 
 absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy,
-                                  std::vector<float>* logits, std::vector<int32_t>* ids) {
+                                  ForwardOutput* out, std::vector<int32_t>* ids) {
   XLSTM_RETURN_IF_ERROR(CheckUsable());
   const ModelConfig& c = config();
   // Validate everything before any device work, so a bad row changes no slot.
@@ -268,6 +272,7 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
           absl::StrCat("row ", r, ": slot ", row.slot, " appears twice in one step"));
     }
     seen[row.slot] = true;
+    XLSTM_RETURN_IF_ERROR(ValidateRowOutputs(row, r, c.vocab_size));
     if (row.tokens.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("row ", r, " has no tokens"));
     }
@@ -280,21 +285,26 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
       }
     }
   }
-  if (logits != nullptr) logits->clear();
+  if (out != nullptr) out->Clear();
   if (ids != nullptr) ids->clear();
 
   // Cut rows longer than a pass into pieces; group pieces into passes of <= T tokens.
   const int64_t T = options_.max_step_tokens;
   std::vector<Piece> pieces;
-  for (const ForwardRow& row : rows) {
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const ForwardRow& row = rows[r];
+    // Samples are drawn from the last position's logits, scores need every position's.
+    const LogitsMode wanted = !row.samples.empty() ? LogitsMode::kLast
+                              : row.score != nullptr ? LogitsMode::kAll
+                                                     : row.logits;
     const int64_t n = static_cast<int64_t>(row.tokens.size());
     for (int64_t begin = 0; begin < n; begin += T) {
       const int64_t len = std::min(T, n - begin);
       const bool last = begin + len == n;
-      const LogitsMode mode = row.logits == LogitsMode::kAll ? LogitsMode::kAll
-                              : last                         ? row.logits
-                                                             : LogitsMode::kNone;
-      pieces.push_back({row.slot, row.tokens.subspan(begin, len), mode});
+      const LogitsMode mode = wanted == LogitsMode::kAll ? LogitsMode::kAll
+                              : last                     ? wanted
+                                                         : LogitsMode::kNone;
+      pieces.push_back({row.slot, row.tokens.subspan(begin, len), mode, r, begin});
     }
   }
   const int64_t vocab = c.vocab_size;
@@ -317,6 +327,7 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
     int32_t* h_logit_rows = h_count + num_rows;
     int64_t offset = 0, logit_rows = 0;
     int32_t max_count = 0;
+    owners_.clear();
     for (size_t p = next; p < end; ++p) {
       const Piece& piece = pieces[p];
       const int32_t n = static_cast<int32_t>(piece.tokens.size());
@@ -327,10 +338,13 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
       h_count[k] = n;
       max_count = std::max(max_count, n);
       if (piece.logits == LogitsMode::kAll) {
-        for (int32_t t = 0; t < n; ++t)
+        for (int32_t t = 0; t < n; ++t) {
           h_logit_rows[logit_rows++] = static_cast<int32_t>(offset + t);
+          owners_.push_back({piece.row, piece.begin + t});
+        }
       } else if (piece.logits == LogitsMode::kLast) {
         h_logit_rows[logit_rows++] = static_cast<int32_t>(offset + n - 1);
+        owners_.push_back({piece.row, piece.begin + n - 1});
       }
       offset += n;
     }
@@ -365,18 +379,37 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
         if (e != cudaSuccess) return Fail(CudaStatus(e, "argmax copy", __FILE__, __LINE__));
         ids->insert(ids->end(), host_logits_.as<int32_t>(), host_logits_.as<int32_t>() + count);
       } else {
-        e = cudaMemcpyAsync(host_logits_.data(), logits_.data(), count * vocab * 4,
-                            cudaMemcpyDeviceToHost, stream_);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
-        if (e != cudaSuccess) return Fail(CudaStatus(e, "logits copy", __FILE__, __LINE__));
-        logits->insert(logits->end(), host_logits_.as<float>(),
-                       host_logits_.as<float>() + count * vocab);
+        s = EmitLogits(rows, absl::MakeConstSpan(owners_).subspan(done, count), *out);
+        if (!s.ok()) return s;
       }
     }
     // host_meta_ is rewritten by the next pass: its upload must have completed.
     e = cudaStreamSynchronize(stream_);
     if (e != cudaSuccess) return Fail(CudaStatus(e, "step", __FILE__, __LINE__));
     next = end;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::EmitLogits(absl::Span<const ForwardRow> rows,
+                                     absl::Span<const LogitOwner> owners, ForwardOutput& out) {
+  const int64_t vocab = config().vocab_size;
+  const int64_t count = static_cast<int64_t>(owners.size());
+  cudaError_t e = cudaMemcpyAsync(host_logits_.data(), logits_.data(), count * vocab * 4,
+                                  cudaMemcpyDeviceToHost, stream_);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "logits copy", __FILE__, __LINE__));
+  for (int64_t i = 0; i < count; ++i) {
+    const ForwardRow& row = rows[owners[i].row];
+    const absl::Span<const float> logits(host_logits_.as<float>() + i * vocab, vocab);
+    if (!row.samples.empty()) {
+      for (const SampleSpec& spec : row.samples) out.samples.push_back(ChooseToken(spec, logits));
+    } else if (row.score != nullptr) {
+      out.scores.push_back(
+          ScoreTarget(logits, row.score->targets[owners[i].token], row.score->top_logprobs));
+    } else {
+      out.logits.insert(out.logits.end(), logits.begin(), logits.end());
+    }
   }
   return absl::OkStatus();
 }

@@ -82,7 +82,7 @@ class CudaBackend : public Backend {
   int32_t num_slots() const override { return num_slots_; }
   absl::Status ResetSlot(int32_t slot) override;
   absl::Status CopySlot(int32_t from, int32_t to) override;
-  absl::Status Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) override;
+  absl::Status Forward(absl::Span<const ForwardRow> rows, ForwardOutput& out) override;
 
   // Forward() returning, for each kLast row in order, its argmax token instead of logits
   // (greedy decoding without copying logits to the host; benchmarks). kNone rows are allowed,
@@ -114,10 +114,19 @@ class CudaBackend : public Backend {
   absl::Status CheckSlot(int32_t slot, const char* what) const;
   // Records the first device fault and returns it.
   absl::Status Fail(absl::Status status);
-  // Validates rows, runs the layers in passes and leaves the wanted final hidden rows' logits
-  // for `emit` (called per lm_head piece with device logits [count, vocab]).
-  absl::Status RunRows(absl::Span<const ForwardRow> rows, bool greedy, std::vector<float>* logits,
+  // Validates rows, runs the layers in passes and, per lm_head piece of the wanted positions,
+  // either takes the argmax (greedy: ids) or hands the piece to EmitLogits (out).
+  absl::Status RunRows(absl::Span<const ForwardRow> rows, bool greedy, ForwardOutput* out,
                        std::vector<int32_t>* ids);
+  // Which row and token a computed logits row belongs to.
+  struct LogitOwner {
+    size_t row;
+    int64_t token;
+  };
+  // Turns one lm_head piece (device logits_ [owners.size(), vocab]) into what the rows asked
+  // for, appended to `out` in row order.
+  absl::Status EmitLogits(absl::Span<const ForwardRow> rows, absl::Span<const LogitOwner> owners,
+                          ForwardOutput& out);
   // One pass of all layers over packed tokens already staged on the device.
   absl::Status RunLayers(int64_t num_tokens, const StepRows& step_rows);
   // out_norm + lm_head + soft-cap for `count` hidden rows (indices already on the device).
@@ -135,20 +144,21 @@ class CudaBackend : public Backend {
 
   // Workspace, sized in Finish() for options_.max_step_tokens / max_logit_rows.
   int64_t workspace_bytes_ = 0;
-  DeviceBuffer x_;             // [T, D] fp32 residual stream
-  DeviceBuffer act_;           // [T, max(D, V, F)] GEMM operand
-  DeviceBuffer proj_;          // [T, in_proj_width] fp32
-  DeviceBuffer up_;            // [T, 2F] fp32
-  DeviceBuffer gates_;         // [T, NH, 3] fp32
-  DeviceBuffer partial_;       // [splits, T, NH, dv + 1] fp32
-  DeviceBuffer head_rows_;     // [max_logit_rows, D] fp32 (gathered hidden rows)
-  DeviceBuffer head_act_;      // [max_logit_rows, D] GEMM operand
-  DeviceBuffer logits_;        // [max_logit_rows, vocab] fp32
-  DeviceBuffer argmax_;        // [max_logit_rows] int32
-  DeviceBuffer step_meta_;     // int32 tokens + rows + logit row indices
-  PinnedBuffer host_meta_;     // staging for step_meta_
-  PinnedBuffer host_logits_;   // [max_logit_rows, vocab] fp32
-  int64_t meta_capacity_ = 0;  // int32 entries
+  DeviceBuffer x_;                  // [T, D] fp32 residual stream
+  DeviceBuffer act_;                // [T, max(D, V, F)] GEMM operand
+  DeviceBuffer proj_;               // [T, in_proj_width] fp32
+  DeviceBuffer up_;                 // [T, 2F] fp32
+  DeviceBuffer gates_;              // [T, NH, 3] fp32
+  DeviceBuffer partial_;            // [splits, T, NH, dv + 1] fp32
+  DeviceBuffer head_rows_;          // [max_logit_rows, D] fp32 (gathered hidden rows)
+  DeviceBuffer head_act_;           // [max_logit_rows, D] GEMM operand
+  DeviceBuffer logits_;             // [max_logit_rows, vocab] fp32
+  DeviceBuffer argmax_;             // [max_logit_rows] int32
+  DeviceBuffer step_meta_;          // int32 tokens + rows + logit row indices
+  PinnedBuffer host_meta_;          // staging for step_meta_
+  PinnedBuffer host_logits_;        // [max_logit_rows, vocab] fp32
+  int64_t meta_capacity_ = 0;       // int32 entries
+  std::vector<LogitOwner> owners_;  // per logits row of the current pass (reused)
 
   absl::Status fault_;  // first device fault; OK while healthy
 };

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/sampling/token_choice.h"
 
 namespace xlstm::engine {
 namespace {
@@ -50,76 +50,50 @@ double CounterUniform(uint64_t seed, uint64_t counter) {
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
-int32_t Sampler::Sample(absl::Span<const float> logits, uint64_t step) const {
-  const size_t vocab = logits.size();
-  std::vector<double> adjusted(logits.begin(), logits.end());
-  if (params_.repetition_penalty != 1.0) {
-    auto penalize = [&](int32_t token) {
-      double& l = adjusted[token];
-      l = l > 0 ? l / params_.repetition_penalty : l * params_.repetition_penalty;
-    };
-    for (const auto& [token, count] : prompt_counts_) penalize(token);
-    for (const auto& [token, count] : generated_counts_) {
-      if (prompt_counts_.count(token) == 0) penalize(token);
+Sampler::Sampler(const SamplingParams& params)
+    : params_(params),
+      penalties_on_(params.repetition_penalty != 1.0 || params.presence_penalty != 0.0 ||
+                    params.frequency_penalty != 0.0) {}
+
+LogitAdjustment& Sampler::Entry(int32_t token) {
+  auto [it, inserted] = index_.try_emplace(token, adjustments_.size());
+  if (inserted) adjustments_.push_back({token, false, 0.0f, false});
+  return adjustments_[it->second];
+}
+
+void Sampler::ObservePrompt(int32_t token) {
+  if (penalties_on_) Entry(token).repeated = true;
+}
+
+void Sampler::ObserveGenerated(int32_t token) {
+  if (!penalties_on_) return;
+  const int32_t count = ++generated_counts_[token];
+  LogitAdjustment& a = Entry(token);
+  a.repeated = true;
+  a.subtract = static_cast<float>(params_.presence_penalty + params_.frequency_penalty * count);
+}
+
+absl::Span<const LogitAdjustment> Sampler::Adjustments(absl::Span<const int32_t> banned) {
+  if (banned.empty()) return adjustments_;
+  with_bans_ = adjustments_;
+  for (int32_t token : banned) {
+    auto it = index_.find(token);
+    if (it != index_.end()) {
+      with_bans_[it->second].banned = true;
+    } else if (std::none_of(with_bans_.begin() + adjustments_.size(), with_bans_.end(),
+                            [token](const LogitAdjustment& a) { return a.token == token; })) {
+      with_bans_.push_back({token, false, 0.0f, true});
     }
   }
-  for (const auto& [token, count] : generated_counts_) {
-    adjusted[token] -= params_.presence_penalty + params_.frequency_penalty * count;
-  }
+  return with_bans_;
+}
 
-  if (params_.greedy()) {
-    size_t best = 0;
-    for (size_t i = 1; i < vocab; ++i) {
-      if (adjusted[i] > adjusted[best]) best = i;
-    }
-    return static_cast<int32_t>(best);
-  }
-
-  // Candidates sorted by logit (ties: lower id first), cut by top-k.
-  std::vector<int32_t> ids(vocab);
-  std::iota(ids.begin(), ids.end(), 0);
-  const size_t k = params_.top_k > 0 ? std::min(vocab, static_cast<size_t>(params_.top_k)) : vocab;
-  auto by_logit = [&](int32_t a, int32_t b) {
-    return adjusted[a] > adjusted[b] || (adjusted[a] == adjusted[b] && a < b);
-  };
-  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), by_logit);
-  ids.resize(k);
-
-  std::vector<double> probs(k);
-  const double max_logit = adjusted[ids[0]] / params_.temperature;
-  double total = 0;
-  for (size_t i = 0; i < k; ++i) {
-    probs[i] = std::exp(adjusted[ids[i]] / params_.temperature - max_logit);
-    total += probs[i];
-  }
-  for (double& p : probs) p /= total;
-
-  size_t keep = k;
-  if (params_.top_p < 1.0) {
-    double cumulative = 0;
-    for (size_t i = 0; i < k; ++i) {
-      cumulative += probs[i];
-      if (cumulative >= params_.top_p) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  if (params_.min_p > 0.0) {
-    const double threshold = params_.min_p * probs[0];
-    size_t n = 1;
-    while (n < keep && probs[n] >= threshold) ++n;
-    keep = n;
-  }
-  double kept_total = 0;
-  for (size_t i = 0; i < keep; ++i) kept_total += probs[i];
-  const double u = CounterUniform(params_.seed, step) * kept_total;
-  double cumulative = 0;
-  for (size_t i = 0; i < keep; ++i) {
-    cumulative += probs[i];
-    if (u < cumulative) return ids[i];
-  }
-  return ids[keep - 1];
+int32_t Sampler::Sample(absl::Span<const float> logits, uint64_t step) {
+  SampleSpec spec;
+  spec.params = params_;
+  spec.step = step;
+  spec.adjustments = Adjustments();
+  return ChooseToken(spec, logits).token;
 }
 
 }  // namespace xlstm::engine

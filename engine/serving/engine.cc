@@ -100,8 +100,10 @@ struct Engine::Loop {
   EngineObserver* observer = nullptr;
   std::deque<std::unique_ptr<Request>> waiting;
   std::vector<std::unique_ptr<Request>> active;  // in admission order (FCFS for prefill)
-  std::vector<float> logits;
-  std::vector<float> masked;
+  ForwardOutput out;
+  std::vector<SampleSpec> sample_specs;  // this step's draws (rows hold spans into it)
+  std::vector<ScoreSpec> score_specs;    // this step's scored rows
+  std::vector<int32_t> banned;           // scratch: tokens masked before min_new_tokens
   uint64_t steps = 0;
   std::string fault;
 };
@@ -360,31 +362,43 @@ void Engine::Run() {
     return absl::OkStatus();
   };
 
-  // Samples one token of sequence `i` from its logits row and emits it. Returns whether every
-  // sample of the request is done.
-  auto sample_and_emit = [&](Request& r, int32_t i, absl::Span<const float> row,
+  // The draw of sequence `i`'s next token, for the backend.
+  auto sample_spec = [&](Request& r, int32_t i) {
+    Sequence& s = r.seqs[i];
+    const GenerateRequest& g = r.gen;
+    const StoppingParams& stop = g.stopping;
+    L.banned.clear();
+    if (s.generated < stop.min_new_tokens) {
+      if (!stop.ignore_eos) {
+        for (int64_t e : config_.eos_token_ids) {
+          if (e >= 0 && e < vocab) L.banned.push_back(static_cast<int32_t>(e));
+        }
+      }
+      L.banned.insert(L.banned.end(), stop.stop_token_ids.begin(), stop.stop_token_ids.end());
+    }
+    SampleSpec spec;
+    spec.params = s.sampler->params();
+    spec.step = static_cast<uint64_t>(s.generated);
+    spec.adjustments = s.sampler->Adjustments(L.banned);
+    spec.logprob = g.logprobs || g.top_logprobs > 0;
+    spec.top_logprobs = g.top_logprobs;
+    return spec;
+  };
+
+  // Emits the token the backend chose for sequence `i`. Returns whether every sample of the
+  // request is done.
+  auto sample_and_emit = [&](Request& r, int32_t i, const TokenChoice& choice,
                              Clock::time_point now) {
     Sequence& s = r.seqs[i];
     const GenerateRequest& g = r.gen;
     const StoppingParams& stop = g.stopping;
-    absl::Span<const float> pick_from = row;
-    if (s.generated < stop.min_new_tokens) {
-      L.masked.assign(row.begin(), row.end());
-      if (!stop.ignore_eos) {
-        for (int64_t e : config_.eos_token_ids) {
-          if (e >= 0 && e < vocab) L.masked[e] = -std::numeric_limits<float>::infinity();
-        }
-      }
-      for (int32_t t : stop.stop_token_ids) L.masked[t] = -std::numeric_limits<float>::infinity();
-      pick_from = L.masked;
-    }
-    const int32_t token = s.sampler->Sample(pick_from, static_cast<uint64_t>(s.generated));
+    const int32_t token = choice.token;
     s.sampler->ObserveGenerated(token);
     ++s.generated;
     GeneratedToken out;
     out.id = token;
-    if (g.logprobs || g.top_logprobs > 0) out.logprob = TokenLogProb(row, token);
-    if (g.top_logprobs > 0) out.top = TopLogProbs(row, g.top_logprobs);
+    if (g.logprobs || g.top_logprobs > 0) out.logprob = choice.logprob;
+    if (g.top_logprobs > 0) out.top = choice.top;
 
     const bool is_eos =
         !stop.ignore_eos && std::find(config_.eos_token_ids.begin(), config_.eos_token_ids.end(),
@@ -555,37 +569,67 @@ void Engine::Run() {
       }
     }
     const std::vector<PlannedChunk> plan = PlanStep(candidates, options_.step_token_budget);
-    std::vector<ForwardRow> rows;
+    // What each planned row asks of the backend: a range of sample_specs, a score spec, or
+    // nothing. Specs are collected first so that the rows' spans into them stay valid.
+    struct RowAsk {
+      size_t first_sample = 0, num_samples = 0;
+      int32_t score = -1;  // index into score_specs
+    };
+    std::vector<RowAsk> asks;
     std::vector<RowRef> planned;
+    L.sample_specs.clear();
+    L.score_specs.clear();
     int32_t step_tokens = 0;
     for (const PlannedChunk& c : plan) {
       RowRef ref = refs[c.candidate];
       ref.tokens = c.tokens;
-      Sequence& s = ref.r->seqs[ref.seq];
-      LogitsMode mode = LogitsMode::kLast;
-      switch (ref.r->phase) {
+      Request& r = *ref.r;
+      Sequence& s = r.seqs[ref.seq];
+      RowAsk ask;
+      ask.first_sample = L.sample_specs.size();
+      switch (r.phase) {
         case Phase::kPrefill:
-          mode = s.fed + c.tokens == s.feed.size() ? LogitsMode::kLast : LogitsMode::kNone;
+          // The prompt's last chunk: every sample draws its first token from its logits.
+          if (s.fed + c.tokens == s.feed.size()) {
+            for (int32_t j = 0; j < static_cast<int32_t>(r.seqs.size()); ++j) {
+              L.sample_specs.push_back(sample_spec(r, j));
+            }
+          }
           break;
-        case Phase::kContext:
-          mode = LogitsMode::kNone;
+        case Phase::kDecode:
+          L.sample_specs.push_back(sample_spec(r, ref.seq));
           break;
         case Phase::kScore:
-          mode = LogitsMode::kAll;
+          ask.score = static_cast<int32_t>(L.score_specs.size());
+          L.score_specs.push_back(
+              {absl::MakeConstSpan(s.targets).subspan(s.scored, c.tokens), r.score.top_logprobs});
           break;
         default:
           break;
       }
-      rows.push_back({s.slot, absl::MakeConstSpan(s.feed).subspan(s.fed, c.tokens), mode});
+      ask.num_samples = L.sample_specs.size() - ask.first_sample;
+      asks.push_back(ask);
       planned.push_back(ref);
       step_tokens += c.tokens;
+    }
+    std::vector<ForwardRow> rows;
+    rows.reserve(planned.size());
+    for (size_t k = 0; k < planned.size(); ++k) {
+      const RowRef& ref = planned[k];
+      Sequence& s = ref.r->seqs[ref.seq];
+      ForwardRow row{s.slot, absl::MakeConstSpan(s.feed).subspan(s.fed, ref.tokens),
+                     LogitsMode::kNone};
+      row.samples =
+          absl::MakeConstSpan(L.sample_specs).subspan(asks[k].first_sample, asks[k].num_samples);
+      if (asks[k].score >= 0) row.score = &L.score_specs[asks[k].score];
+      rows.push_back(row);
     }
     const Clock::time_point forward_start = Clock::now();
 
     // 4. Forward.
     Clock::time_point sample_start = forward_start;
     if (!rows.empty()) {
-      absl::Status s = L.backend->Forward(rows, L.logits);
+      absl::Status s = L.backend->Forward(rows, L.out);
       sample_start = Clock::now();
       if (!s.ok()) {
         L.fault = std::string(s.message());
@@ -595,26 +639,21 @@ void Engine::Run() {
         left_queue += static_cast<int32_t>(L.waiting.size());
         L.waiting.clear();
       } else {
-        // 5. Sample, score, emit.
-        size_t offset = 0;
+        // 5. Emit tokens, record scores.
+        size_t next_score = 0;
         std::vector<Request*> finished;
         for (size_t k = 0; k < planned.size(); ++k) {
           const RowRef& ref = planned[k];
           Request& r = *ref.r;
           Sequence& q = r.seqs[ref.seq];
           q.fed += ref.tokens;
-          const ForwardRow& row = rows[k];
-          auto logits_row = [&](size_t index) {
-            return absl::MakeConstSpan(L.logits).subspan((offset + index) * vocab, vocab);
+          auto choice = [&](size_t j) -> const TokenChoice& {
+            return L.out.samples[asks[k].first_sample + j];
           };
-          const size_t produced = row.logits == LogitsMode::kNone ? 0
-                                  : row.logits == LogitsMode::kLast
-                                      ? 1
-                                      : static_cast<size_t>(ref.tokens);
-          if (std::find(finished.begin(), finished.end(), &r) != finished.end()) {
-            offset += produced;
-            continue;
-          }
+          const size_t scored = rows[k].score != nullptr ? static_cast<size_t>(ref.tokens) : 0;
+          const size_t first_score = next_score;
+          next_score += scored;
+          if (std::find(finished.begin(), finished.end(), &r) != finished.end()) continue;
           switch (r.phase) {
             case Phase::kPrefill:
               if (q.fed == q.feed.size()) {
@@ -631,13 +670,13 @@ void Engine::Run() {
                 r.timings.has_first_token = true;
                 bool all_done = false;
                 for (int32_t j = 0; j < static_cast<int32_t>(r.seqs.size()); ++j) {
-                  all_done = sample_and_emit(r, j, logits_row(0), sample_start);
+                  all_done = sample_and_emit(r, j, choice(j), sample_start);
                 }
                 if (all_done) finished.push_back(&r);
               }
               break;
             case Phase::kDecode:
-              if (sample_and_emit(r, ref.seq, logits_row(0), sample_start)) finished.push_back(&r);
+              if (sample_and_emit(r, ref.seq, choice(0), sample_start)) finished.push_back(&r);
               break;
             case Phase::kContext:
               if (q.fed == q.feed.size()) {
@@ -650,16 +689,12 @@ void Engine::Run() {
                 r.timings.first_token = sample_start;
                 r.timings.has_first_token = true;
               }
-              for (int32_t t = 0; t < ref.tokens; ++t) {
-                absl::Span<const float> lr = logits_row(t);
-                const int32_t target = q.targets[q.scored];
-                const double lp = TokenLogProb(lr, target);
-                q.score.logprobs.push_back(lp);
-                q.score.sum += lp;
-                q.score.is_greedy = q.score.is_greedy && Argmax(lr) == target;
-                if (r.score.top_logprobs > 0) {
-                  q.score.top.push_back(TopLogProbs(lr, r.score.top_logprobs));
-                }
+              for (size_t t = 0; t < scored; ++t) {
+                TargetScore& ts = L.out.scores[first_score + t];
+                q.score.logprobs.push_back(ts.logprob);
+                q.score.sum += ts.logprob;
+                q.score.is_greedy = q.score.is_greedy && ts.is_argmax;
+                if (r.score.top_logprobs > 0) q.score.top.push_back(std::move(ts.top));
                 ++q.scored;
               }
               if (std::all_of(r.seqs.begin(), r.seqs.end(),
@@ -671,7 +706,6 @@ void Engine::Run() {
             default:
               break;
           }
-          offset += produced;
         }
         for (Request* r : finished) {
           end_request(*r, absl::OkStatus());

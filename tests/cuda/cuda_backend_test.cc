@@ -96,7 +96,7 @@ std::vector<int32_t> RandomIds(size_t n, int64_t vocab, uint32_t seed) {
 
 absl::StatusOr<std::vector<float>> RunRows(Backend& backend, const std::vector<ForwardRow>& rows) {
   std::vector<float> logits;
-  absl::Status status = backend.Forward(rows, logits);
+  absl::Status status = ForwardLogits(backend, rows, logits);
   if (!status.ok()) return status;
   return logits;
 }
@@ -896,7 +896,7 @@ TEST_F(CudaBackendTest, BadRowsAreRejectedWithoutTouchingAnySlot) {
     const std::vector<ForwardRow> rows = {
         {0, five, LogitsMode::kLast}, {1, one, LogitsMode::kAll}, bad.row};
     std::vector<float> logits;
-    const absl::Status status = backend->Forward(rows, logits);
+    const absl::Status status = ForwardLogits(*backend, rows, logits);
     ASSERT_FALSE(status.ok());
     if (bad.out_of_range_ok && status.code() == absl::StatusCode::kOutOfRange) {
       SUCCEED();

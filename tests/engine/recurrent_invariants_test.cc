@@ -155,7 +155,7 @@ TEST_F(RecurrentInvariantsTest, CpuBackendSlotsAreIsolatedAndCopyable) {
   const std::vector<int32_t> prompt = RandomIds(10, 8);
   std::vector<float> logits;
   ForwardRow rows[] = {{0, prompt, LogitsMode::kLast}};
-  ASSERT_TRUE((*backend)->Forward(rows, logits).ok());
+  ASSERT_TRUE(ForwardLogits(**backend, rows, logits).ok());
   ASSERT_TRUE((*backend)->CopySlot(0, 2).ok());
   EXPECT_EQ((*backend)->slot_state(2).data(), (*backend)->slot_state(0).data());
   for (float v : (*backend)->slot_state(1).data()) ASSERT_EQ(v, 0.0f);
@@ -164,7 +164,7 @@ TEST_F(RecurrentInvariantsTest, CpuBackendSlotsAreIsolatedAndCopyable) {
   EXPECT_FALSE((*backend)->ResetSlot(3).ok());
   EXPECT_FALSE((*backend)->CopySlot(-1, 0).ok());
   ForwardRow twice[] = {{1, prompt, LogitsMode::kLast}, {1, prompt, LogitsMode::kLast}};
-  EXPECT_FALSE((*backend)->Forward(twice, logits).ok());
+  EXPECT_FALSE(ForwardLogits(**backend, twice, logits).ok());
 }
 
 }  // namespace

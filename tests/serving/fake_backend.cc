@@ -21,7 +21,7 @@ std::vector<float> FakeBackend::Logits(uint64_t state, int64_t vocab) {
   return out;
 }
 
-absl::Status FakeBackend::Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) {
+absl::Status FakeBackend::Forward(absl::Span<const ForwardRow> rows, ForwardOutput& out) {
   {
     absl::MutexLock lock(&mu_);
     in_forward_ = true;
@@ -42,18 +42,24 @@ absl::Status FakeBackend::Forward(absl::Span<const ForwardRow> rows, std::vector
     }
     steps_.push_back(step);
   }
-  logits.clear();
+  out.Clear();
   const int64_t vocab = config_.vocab_size;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (absl::Status s = ValidateRowOutputs(rows[r], r, vocab); !s.ok()) return s;
+  }
   for (const ForwardRow& row : rows) {
+    const LogitsMode mode = HostLogitsMode(row);
+    std::vector<float> row_logits;
     for (size_t i = 0; i < row.tokens.size(); ++i) {
       states_[row.slot] = Advance(states_[row.slot], row.tokens[i]);
-      const bool want = row.logits == LogitsMode::kAll ||
-                        (row.logits == LogitsMode::kLast && i + 1 == row.tokens.size());
+      const bool want =
+          mode == LogitsMode::kAll || (mode == LogitsMode::kLast && i + 1 == row.tokens.size());
       if (want) {
         std::vector<float> l = Logits(states_[row.slot], vocab);
-        logits.insert(logits.end(), l.begin(), l.end());
+        row_logits.insert(row_logits.end(), l.begin(), l.end());
       }
     }
+    ReduceRowOnHost(row, row_logits, vocab, out);
   }
   return absl::OkStatus();
 }

@@ -31,7 +31,7 @@ class FakeBackend : public Backend {
     states_[to] = states_[from];
     return absl::OkStatus();
   }
-  absl::Status Forward(absl::Span<const ForwardRow> rows, std::vector<float>& logits) override;
+  absl::Status Forward(absl::Span<const ForwardRow> rows, ForwardOutput& out) override;
 
   // The state after feeding `tokens` to `state`, and its logits (used by tests as the oracle).
   static uint64_t Advance(uint64_t state, int32_t token);

@@ -535,7 +535,7 @@ absl::StatusOr<Json> MeasurePrefill(const ShapeContext& ctx, int64_t batch, std:
       XLSTM_RETURN_IF_ERROR(be.ResetSlot(static_cast<int32_t>(i)));
     XLSTM_RETURN_IF_ERROR(be.Synchronize());
     const double start = Now();
-    XLSTM_RETURN_IF_ERROR(be.Forward(rows, logits));
+    XLSTM_RETURN_IF_ERROR(engine::ForwardLogits(be, rows, logits));
     XLSTM_RETURN_IF_ERROR(be.Synchronize());
     *seconds = Now() - start;
     if (logits.size() != static_cast<size_t>(batch * ctx.config.vocab_size)) {
@@ -591,7 +591,7 @@ absl::StatusOr<Json> MeasureTtft(const ShapeContext& ctx, int64_t prompt_tokens,
     XLSTM_RETURN_IF_ERROR(be.Synchronize());
     const double start = Now();
     XLSTM_RETURN_IF_ERROR(be.ResetSlot(0));
-    XLSTM_RETURN_IF_ERROR(be.Forward(absl::MakeConstSpan(&row, 1), logits));
+    XLSTM_RETURN_IF_ERROR(engine::ForwardLogits(be, absl::MakeConstSpan(&row, 1), logits));
     const auto best = std::max_element(logits.begin(), logits.end());
     *seconds = Now() - start;
     if (logits.size() != static_cast<size_t>(ctx.config.vocab_size) || !std::isfinite(*best)) {
