@@ -6,15 +6,19 @@
 #
 # Steps (each runs even when an earlier one failed; the summary lists them all):
 #   1. the device as nvidia-smi sees it (informational);
-#   2. cuda_kernels_test and cuda_backend_test, with XLSTM_REQUIRE_CUDA=1 so that a test that
-#      finds no device fails instead of skipping;
+#   2. cuda_kernels_test, cuda_backend_test and cuda_sampling_test, with XLSTM_REQUIRE_CUDA=1 so
+#      that a test that finds no device fails instead of skipping;
 #   3. compute-sanitizer --tool memcheck on cuda_kernels_test, without its largest mLSTM shapes
-#      (MEMCHECK_FILTER) to stay within about two minutes.
+#      (MEMCHECK_FILTER) to stay within about two minutes, and on the small-vocabulary tests of
+#      cuda_sampling_test (SAMPLING_MEMCHECK_FILTER: every sampling kernel and the CUB sort, many
+#      sort groups and staging batches, in seconds).
 # Exits non-zero when any step failed.
 #
 # Environment:
 #   REPORT_DIR       where gtest XML reports and logs go (default: BUILD_DIR/gpu-test-reports)
 #   MEMCHECK_FILTER  gtest filter for the memcheck run (default: -*dqk256_dv512*)
+#   SAMPLING_MEMCHECK_FILTER  the same for cuda_sampling_test (default: the vocab-7 tests, one
+#                    vocab-1000 test with small sort groups, the bad-row test)
 #   SANITIZER        compute-sanitizer binary (default: /usr/local/cuda/bin/compute-sanitizer)
 #   GTEST_ARGS       extra arguments for every test binary (e.g. --gtest_repeat=3)
 set -euo pipefail
@@ -23,10 +27,12 @@ cd "$(dirname "$0")/../.."
 BUILD_DIR=${1:-build}
 REPORT_DIR=${REPORT_DIR:-$BUILD_DIR/gpu-test-reports}
 MEMCHECK_FILTER=${MEMCHECK_FILTER:--*dqk256_dv512*}
+SAMPLING_MEMCHECK_FILTER=${SAMPLING_MEMCHECK_FILTER:-*Vocab7:*Vocab1000SmallSortGroups:*BadRowsAreRejected}
 SANITIZER=${SANITIZER:-/usr/local/cuda/bin/compute-sanitizer}
 read -r -a EXTRA_ARGS <<<"${GTEST_ARGS:-}"
 KERNELS_TEST=$BUILD_DIR/tests/cuda/cuda_kernels_test
 BACKEND_TEST=$BUILD_DIR/tests/cuda/cuda_backend_test
+SAMPLING_TEST=$BUILD_DIR/tests/cuda/cuda_sampling_test
 export XLSTM_REQUIRE_CUDA=1
 
 mkdir -p "$REPORT_DIR"
@@ -62,7 +68,7 @@ fail_step() {
 binary_ready() {
   local binary=$1
   if [[ ! -x $binary ]]; then
-    echo "missing $binary (build the cuda_kernels_test and cuda_backend_test targets)"
+    echo "missing $binary (build the cuda_kernels_test, cuda_backend_test and cuda_sampling_test targets)"
     return 1
   fi
   local missing
@@ -90,7 +96,7 @@ else
   echo "nvidia-smi not found"
 fi
 
-for test in cuda_kernels_test cuda_backend_test; do
+for test in cuda_kernels_test cuda_backend_test cuda_sampling_test; do
   binary=$BUILD_DIR/tests/cuda/$test
   if reason=$(binary_ready "$binary"); then
     run_step "$test" "$binary" --gtest_output="xml:$REPORT_DIR/$test.xml" "${EXTRA_ARGS[@]}"
@@ -109,9 +115,18 @@ elif reason=$(binary_ready "$KERNELS_TEST"); then
 else
   fail_step memcheck "$reason"
 fi
+if [[ ! -x $SANITIZER ]]; then
+  fail_step memcheck_sampling "compute-sanitizer not found at $SANITIZER"
+elif reason=$(binary_ready "$SAMPLING_TEST"); then
+  run_step memcheck_sampling "$SANITIZER" --tool memcheck --error-exitcode 86 --print-limit 50 \
+    "$SAMPLING_TEST" --gtest_filter="$SAMPLING_MEMCHECK_FILTER" "${EXTRA_ARGS[@]}"
+else
+  fail_step memcheck_sampling "$reason"
+fi
 
 # gtest prints skipped tests; with XLSTM_REQUIRE_CUDA nothing should skip, so say so if it did.
-for log in "$REPORT_DIR"/cuda_kernels_test.log "$REPORT_DIR"/cuda_backend_test.log; do
+for log in "$REPORT_DIR"/cuda_kernels_test.log "$REPORT_DIR"/cuda_backend_test.log \
+  "$REPORT_DIR"/cuda_sampling_test.log; do
   if [[ -f $log ]] && grep -q '^\[  SKIPPED \]' "$log"; then
     echo "note: $(basename "$log" .log) skipped tests:"
     grep '^\[  SKIPPED \]' "$log" | sed 's/^/  /'

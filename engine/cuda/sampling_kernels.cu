@@ -1,0 +1,408 @@
+// Kernels of the device-side token choice; contracts in sampling_kernels.h, rules in
+// engine/sampling/token_choice.h. Every arithmetic step that the host reference rounds on its own
+// is written with an explicit round-to-nearest intrinsic (__fmul_rn, __dsub_rn, ...): nvcc would
+// otherwise be free to fuse a multiply and an add into one FMA, which rounds once instead of
+// twice and could move a value across a tie or a cut that the host sees on the other side.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+#include <cub/device/device_segmented_radix_sort.cuh>
+
+#include "engine/cuda/cuda_status.h"
+#include "engine/cuda/sampling_kernels.h"
+
+namespace xlstm::engine::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+// One block per job. 512 threads keep a whole H100 SM busy with one job while leaving room for
+// several jobs' blocks per SM.
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / kWarp;
+// Items per thread of a walk chunk (blocked arrangement: thread t owns 8 consecutive sorted
+// positions), so one chunk is 4096 sorted tokens: a block scan per 4096 tokens.
+constexpr int kItems = 8;
+constexpr int64_t kChunk = int64_t{kThreads} * kItems;
+
+absl::Status LaunchStatus(const char* kernel) {
+  const cudaError_t error = cudaGetLastError();
+  if (error == cudaSuccess) return absl::OkStatus();
+  return CudaStatus(error, kernel, __FILE__, __LINE__);
+}
+
+// -0.0f as +0.0f. The host compares floats, where -0 == +0, so the two are one key; the radix
+// sort orders them by bit pattern, so they are made one bit pattern before it.
+__device__ __forceinline__ float PlusZero(float v) { return v == 0.0f ? 0.0f : v; }
+
+// Rule 1 for one token, in float, each step rounded as the host rounds it.
+__device__ __forceinline__ float Adjust(float l, const DeviceAdjustment& a, float rp) {
+  if ((a.flags & kAdjustRepeated) != 0 && rp != 1.0f) {
+    l = l > 0.0f ? __fdiv_rn(l, rp) : __fmul_rn(l, rp);
+  }
+  l = __fsub_rn(l, a.subtract);
+  if ((a.flags & kAdjustBanned) != 0) l = -INFINITY;
+  return l;
+}
+
+// The order of rules 2-4: larger value first, then the smaller id.
+__device__ __forceinline__ bool Before(float v, int32_t i, float bv, int32_t bi) {
+  return v > bv || (v == bv && i < bi);
+}
+
+struct Best {
+  float value;
+  int32_t index;
+};
+
+// The first element of row[0, n) in the (value desc, id asc) order; with kAfter, the first one
+// strictly after (pv, pi) in that order (the next top-n round: no sort, no extra memory). Every
+// thread gets the result. `scratch` holds kWarps entries and is reusable on return. A thread with
+// no element keeps (-inf, INT32_MAX), which any real element (even -inf) beats.
+template <bool kAfter>
+__device__ Best BlockArgmax(const float* row, int32_t n, float pv, int32_t pi, Best* scratch) {
+  float bv = -INFINITY;
+  int32_t bi = INT32_MAX;
+#pragma unroll 4
+  for (int32_t i = threadIdx.x; i < n; i += kThreads) {
+    const float v = row[i];
+    if (kAfter && !(v < pv || (v == pv && i > pi))) continue;
+    if (Before(v, i, bv, bi)) {
+      bv = v;
+      bi = i;
+    }
+  }
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+    const float ov = __shfl_xor_sync(0xffffffffu, bv, offset);
+    const int32_t oi = __shfl_xor_sync(0xffffffffu, bi, offset);
+    if (Before(ov, oi, bv, bi)) {
+      bv = ov;
+      bi = oi;
+    }
+  }
+  if (threadIdx.x % kWarp == 0) scratch[threadIdx.x / kWarp] = Best{bv, bi};
+  __syncthreads();
+  Best best = scratch[0];
+  for (int w = 1; w < kWarps; ++w) {
+    if (Before(scratch[w].value, scratch[w].index, best.value, best.index)) best = scratch[w];
+  }
+  __syncthreads();
+  return best;
+}
+
+// An index INT32_MAX means no element qualified (only possible with NaN rows); report token 0
+// then, as the host's loops do.
+__device__ __forceinline__ int32_t IndexOrZero(int32_t index) {
+  return index == INT32_MAX ? 0 : index;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    PrepareRowsKernel(const float* __restrict__ logits, int64_t vocab,
+                      const SamplingJob* __restrict__ jobs,
+                      const DeviceAdjustment* __restrict__ adjustments, int32_t group_begin,
+                      float* __restrict__ keys, int32_t* __restrict__ ids,
+                      SamplingResult* __restrict__ results) {
+  __shared__ Best scratch[kWarps];
+  const int32_t j = group_begin + static_cast<int32_t>(blockIdx.x);
+  const SamplingJob& job = jobs[j];
+  if ((job.flags & kJobScore) != 0) return;
+  const int32_t n = static_cast<int32_t>(vocab);
+  const float* raw = logits + job.row * vocab;
+  const bool greedy = (job.flags & kJobGreedy) != 0;
+  if (greedy && job.adjust_count == 0) {  // the raw row is the adjusted row: no copy
+    const Best best = BlockArgmax<false>(raw, n, 0.0f, 0, scratch);
+    if (threadIdx.x == 0) results[j].token = IndexOrZero(best.index);
+    return;
+  }
+  float* key = keys + job.slot * vocab;
+  int32_t* id = ids + job.slot * vocab;
+  for (int32_t i = threadIdx.x; i < n; i += kThreads) {
+    key[i] = PlusZero(raw[i]);
+    if (!greedy) id[i] = i;  // ascending ids in: the stable sort keeps ties in id order
+  }
+  // The copy's writes are visible to the whole block after the barrier; each adjusted token is
+  // then written by exactly one thread (tokens are distinct within a job's list).
+  __syncthreads();
+  const DeviceAdjustment* list = adjustments + job.adjust_begin;
+  for (int32_t a = threadIdx.x; a < job.adjust_count; a += kThreads) {
+    const DeviceAdjustment adj = list[a];
+    key[adj.token] = PlusZero(Adjust(raw[adj.token], adj, job.repetition_penalty));
+  }
+  __syncthreads();
+  if (greedy) {
+    const Best best = BlockArgmax<false>(key, n, 0.0f, 0, scratch);
+    if (threadIdx.x == 0) results[j].token = IndexOrZero(best.index);
+  }
+}
+
+struct MinInt {
+  __device__ __forceinline__ int32_t operator()(int32_t a, int32_t b) const {
+    return a < b ? a : b;
+  }
+};
+
+using DoubleReduce = cub::BlockReduce<double, kThreads>;
+using IntReduce = cub::BlockReduce<int32_t, kThreads>;
+using DoubleScan = cub::BlockScan<double, kThreads>;
+
+// Rule 3 on one sorted row. Three walks over the sorted prefix, each chunk of 4096 positions at
+// a time, each stopping as soon as what it looks for is known:
+//   1. total = sum of e_i over the k candidates (stops once e reaches 0: e is non-increasing
+//      along the sorted row, so every later one is 0 too);
+//   2. the cut: the smallest of (first i with cumulative p >= top_p) + 1, first i >= 1 with
+//      p_i < min_p * p_0, first i >= 1 with p_i == 0. Because p is non-increasing, this equals
+//      the host's top-p cut, then min-p cut, then dropping of trailing zeros, applied in turn;
+//      the kept mass is the cumulative p at the last kept position;
+//   3. the draw: the first kept position whose cumulative p exceeds u = uniform * mass (else the
+//      last kept one).
+// Walks 2 and 3 compute the cumulative sums with the same code on the same inputs, so they see
+// bit-identical values; only their summation order differs from the host's sequential one.
+__global__ void __launch_bounds__(kThreads)
+    DrawSampledKernel(const SamplingJob* __restrict__ jobs, int32_t group_begin, int64_t vocab,
+                      const float* __restrict__ sorted_keys,
+                      const int32_t* __restrict__ sorted_ids,
+                      SamplingResult* __restrict__ results) {
+  __shared__ union {
+    DoubleReduce::TempStorage reduce;
+    IntReduce::TempStorage reduce_int;
+    DoubleScan::TempStorage scan;
+  } temp;
+  __shared__ double shared_double;
+  __shared__ int32_t shared_int;
+
+  const int32_t j = group_begin + static_cast<int32_t>(blockIdx.x);
+  const SamplingJob job = jobs[j];
+  if ((job.flags & (kJobScore | kJobGreedy)) != 0) return;
+  const float* keys = sorted_keys + job.slot * vocab;
+  const int32_t* ids = sorted_ids + job.slot * vocab;
+  const int64_t k = job.top_k;
+  const double inv_t = job.inv_temperature;
+  const double top = __dmul_rn(static_cast<double>(keys[0]), inv_t);
+  if (!isfinite(top)) {  // every candidate masked (or an overflow): the host returns ids[0]
+    if (threadIdx.x == 0) results[j].token = ids[0];
+    return;
+  }
+  // e_i = exp(l_i / T - l_0 / T) as the host computes it: l * (1 / T), minus the top, in double.
+  auto weight = [&](int64_t i) {
+    return exp(__dsub_rn(__dmul_rn(static_cast<double>(keys[i]), inv_t), top));
+  };
+  const int64_t first = int64_t{threadIdx.x} * kItems;  // of this thread within a chunk
+
+  // Walk 1: the normalizer.
+  double partial = 0.0;
+  for (int64_t base = 0; base < k; base += kChunk) {
+#pragma unroll
+    for (int t = 0; t < kItems; ++t) {
+      const int64_t i = base + first + t;
+      if (i < k) partial = __dadd_rn(partial, weight(i));
+    }
+    const int64_t last = (base + kChunk < k ? base + kChunk : k) - 1;
+    if (weight(last) == 0.0) break;  // the same decision in every thread
+  }
+  const double block_total = DoubleReduce(temp.reduce).Sum(partial);
+  if (threadIdx.x == 0) shared_double = block_total;
+  __syncthreads();
+  const double total = shared_double;
+  __syncthreads();
+
+  // p for the positions of one chunk (0 past k), and their inclusive block scan.
+  auto chunk_probs = [&](int64_t base, double (&p)[kItems], double (&cum)[kItems],
+                         double& chunk_sum) {
+#pragma unroll
+    for (int t = 0; t < kItems; ++t) {
+      const int64_t i = base + first + t;
+      p[t] = i < k ? __ddiv_rn(weight(i), total) : 0.0;
+    }
+    DoubleScan(temp.scan).InclusiveSum(p, cum, chunk_sum);
+    __syncthreads();  // temp is reused by the next collective
+  };
+
+  // Walk 2: how many sorted candidates are kept, and their mass.
+  const bool use_top_p = job.top_p < 1.0;
+  const bool use_min_p = job.min_p > 0.0;
+  const double threshold = __dmul_rn(job.min_p, __ddiv_rn(weight(0), total));
+  int64_t keep = k;
+  double mass = 0.0;
+  double carry = 0.0;  // cumulative p before the chunk
+  bool cut_found = false;
+  for (int64_t base = 0; base < k; base += kChunk) {
+    double p[kItems], cum[kItems], chunk_sum;
+    chunk_probs(base, p, cum, chunk_sum);
+    int32_t cut = INT32_MAX;
+#pragma unroll
+    for (int t = 0; t < kItems; ++t) {
+      const int64_t i = base + first + t;
+      if (i >= k) continue;
+      const double c = __dadd_rn(carry, cum[t]);
+      if (use_top_p && c >= job.top_p) cut = min(cut, static_cast<int32_t>(i + 1));
+      // !(p >= threshold) as the host's `while (probs[n] >= threshold)` stops.
+      if (i >= 1 && ((use_min_p && !(p[t] >= threshold)) || p[t] == 0.0)) {
+        cut = min(cut, static_cast<int32_t>(i));
+      }
+    }
+    const int32_t block_cut = IntReduce(temp.reduce_int).Reduce(cut, MinInt());
+    if (threadIdx.x == 0) shared_int = block_cut;
+    __syncthreads();
+    cut = shared_int;
+    __syncthreads();
+    if (cut != INT32_MAX) {  // uniform across the block
+      keep = cut;
+      // The mass is the cumulative p at keep - 1: in this chunk, or the carry when keep - 1 is
+      // the last position of the previous chunk (cuts are never earlier than that).
+      if (keep - 1 < base) {
+        mass = carry;
+      } else {
+        const int64_t owner = keep - 1 - base;
+        if (owner / kItems == threadIdx.x) shared_double = __dadd_rn(carry, cum[owner % kItems]);
+        __syncthreads();
+        mass = shared_double;
+        __syncthreads();
+      }
+      cut_found = true;
+      break;
+    }
+    carry = __dadd_rn(carry, chunk_sum);
+  }
+  if (!cut_found) mass = carry;
+
+  // Walk 3: the draw.
+  const double u = __dmul_rn(job.uniform, mass);
+  int64_t chosen = keep - 1;  // when rounding leaves no cumulative above u
+  carry = 0.0;
+  for (int64_t base = 0; base < keep; base += kChunk) {
+    double p[kItems], cum[kItems], chunk_sum;
+    chunk_probs(base, p, cum, chunk_sum);
+    int32_t pick = INT32_MAX;
+#pragma unroll
+    for (int t = 0; t < kItems; ++t) {
+      const int64_t i = base + first + t;
+      if (i < keep && u < __dadd_rn(carry, cum[t])) pick = min(pick, static_cast<int32_t>(i));
+    }
+    const int32_t block_pick = IntReduce(temp.reduce_int).Reduce(pick, MinInt());
+    if (threadIdx.x == 0) shared_int = block_pick;
+    __syncthreads();
+    pick = shared_int;
+    __syncthreads();
+    if (pick != INT32_MAX) {
+      chosen = pick;
+      break;
+    }
+    carry = __dadd_rn(carry, chunk_sum);
+  }
+  if (threadIdx.x == 0) results[j].token = ids[chosen];
+}
+
+// Rule 4: log-sum-exp of the raw row (max, then the sum of exp(l - max) in double), the
+// log-prob at the token or target, is_argmax, and the top alternatives.
+__global__ void __launch_bounds__(kThreads)
+    RawStatsKernel(const float* __restrict__ logits, int64_t vocab,
+                   const SamplingJob* __restrict__ jobs, SamplingResult* __restrict__ results) {
+  __shared__ Best scratch[kWarps];
+  __shared__ DoubleReduce::TempStorage reduce;
+  __shared__ double shared_sum;
+  const int32_t j = static_cast<int32_t>(blockIdx.x);
+  const SamplingJob& job = jobs[j];
+  if ((job.flags & kJobStats) == 0) return;
+  const int32_t n = static_cast<int32_t>(vocab);
+  const float* raw = logits + job.row * vocab;
+  // The first round of the top-n order is the argmax, whose value is the maximum.
+  Best best = BlockArgmax<false>(raw, n, 0.0f, 0, scratch);
+  const double max_logit = static_cast<double>(best.value);
+  double lse = max_logit;  // the host returns a non-finite maximum as is
+  if (isfinite(max_logit)) {
+    double partial = 0.0;
+    for (int32_t i = threadIdx.x; i < n; i += kThreads) {
+      partial = __dadd_rn(partial, exp(__dsub_rn(static_cast<double>(raw[i]), max_logit)));
+    }
+    const double sum = DoubleReduce(reduce).Sum(partial);
+    if (threadIdx.x == 0) shared_sum = sum;
+    __syncthreads();
+    lse = __dadd_rn(max_logit, log(shared_sum));
+  }
+  SamplingResult& result = results[j];
+  if (threadIdx.x == 0) {
+    // Generate jobs: the token chosen by an earlier kernel on this stream.
+    const int32_t target = (job.flags & kJobScore) != 0 ? job.target : result.token;
+    result.logprob = __dsub_rn(static_cast<double>(raw[target]), lse);
+    result.is_argmax = IndexOrZero(best.index) == target ? 1 : 0;
+  }
+  for (int32_t r = 0; r < job.top_logprobs; ++r) {
+    if (r > 0) best = BlockArgmax<true>(raw, n, best.value, best.index, scratch);
+    if (threadIdx.x == 0) {
+      const int32_t index = IndexOrZero(best.index);
+      result.top_token[r] = index;
+      result.top_logprob[r] = __dsub_rn(static_cast<double>(raw[index]), lse);
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status LaunchPrepareRows(const float* logits, int64_t vocab, const SamplingJob* jobs,
+                               const DeviceAdjustment* adjustments, int32_t group_begin,
+                               int32_t group_count, float* keys, int32_t* ids,
+                               SamplingResult* results, cudaStream_t stream) {
+  if (group_count == 0) return absl::OkStatus();
+  PrepareRowsKernel<<<static_cast<unsigned>(group_count), kThreads, 0, stream>>>(
+      logits, vocab, jobs, adjustments, group_begin, keys, ids, results);
+  return LaunchStatus("PrepareRowsKernel");
+}
+
+absl::Status SortRowsTempBytes(int64_t vocab, int32_t segments, size_t* bytes) {
+  // With a null temp pointer CUB only reports the size (nothing runs); the DoubleBuffer form
+  // needs little, since it uses the two buffer pairs as its ping-pong storage.
+  cub::DoubleBuffer<float> keys(nullptr, nullptr);
+  cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
+  const int32_t* offsets = nullptr;
+  *bytes = 0;
+  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+      nullptr, *bytes, keys, ids, static_cast<int>(segments * vocab), segments, offsets,
+      offsets + 1, 0, 32, cudaStream_t{nullptr}));
+  return absl::OkStatus();
+}
+
+absl::Status LaunchSortRowsDescending(float* keys[2], int32_t* ids[2],
+                                      const int32_t* segment_offsets, int32_t segments,
+                                      int64_t vocab, void* temp, size_t temp_bytes, int* sorted,
+                                      cudaStream_t stream) {
+  *sorted = 0;
+  if (segments == 0) return absl::OkStatus();
+  size_t needed = 0;
+  if (absl::Status s = SortRowsTempBytes(vocab, segments, &needed); !s.ok()) return s;
+  if (needed > temp_bytes) {
+    return absl::InternalError("LaunchSortRowsDescending: the sort needs more scratch than was "
+                               "allocated for it");
+  }
+  cub::DoubleBuffer<float> key_buffers(keys[0], keys[1]);
+  cub::DoubleBuffer<int32_t> id_buffers(ids[0], ids[1]);
+  // Radix sort is stable: equal keys keep their input order, ascending ids, as rule 3 wants.
+  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+      temp, temp_bytes, key_buffers, id_buffers, static_cast<int>(segments * vocab), segments,
+      segment_offsets, segment_offsets + 1, 0, 32, stream));
+  if (key_buffers.selector != id_buffers.selector) {
+    return absl::InternalError("LaunchSortRowsDescending: keys and ids ended in different buffers");
+  }
+  *sorted = key_buffers.selector;
+  return LaunchStatus("cub::DeviceSegmentedRadixSort::SortPairsDescending");
+}
+
+absl::Status LaunchDrawSampled(const SamplingJob* jobs, int32_t group_begin, int32_t group_count,
+                               int64_t vocab, const float* sorted_keys, const int32_t* sorted_ids,
+                               SamplingResult* results, cudaStream_t stream) {
+  if (group_count == 0) return absl::OkStatus();
+  DrawSampledKernel<<<static_cast<unsigned>(group_count), kThreads, 0, stream>>>(
+      jobs, group_begin, vocab, sorted_keys, sorted_ids, results);
+  return LaunchStatus("DrawSampledKernel");
+}
+
+absl::Status LaunchRawStats(const float* logits, int64_t vocab, const SamplingJob* jobs,
+                            int32_t count, SamplingResult* results, cudaStream_t stream) {
+  if (count == 0) return absl::OkStatus();
+  RawStatsKernel<<<static_cast<unsigned>(count), kThreads, 0, stream>>>(logits, vocab, jobs,
+                                                                        results);
+  return LaunchStatus("RawStatsKernel");
+}
+
+}  // namespace xlstm::engine::cuda
