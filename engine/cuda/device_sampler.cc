@@ -14,9 +14,8 @@
 namespace xlstm::engine::cuda {
 namespace {
 
-// Rows sorted per sort launch: 64 rows of the 50304-token vocabulary take 4 x 13 MB of key
-// buffers; more rows per launch would only fill more SMs, which a decode step of 64 sampled
-// sequences already does well enough.
+// Rows sorted per sort launch: 64 rows of the 50304-token vocabulary take 2 x 26 MB of key
+// buffers; a sort of 64 rows (3.2M keys) already keeps every SM busy.
 constexpr int64_t kMaxSortRows = 64;
 // Jobs per batch (a Score of a long continuation has one job per token) and logit adjustments
 // per batch (long prompts with a repetition penalty have one per distinct token). A call with
@@ -45,9 +44,8 @@ absl::StatusOr<std::unique_ptr<DeviceSampler>> DeviceSampler::Create(int64_t voc
   std::unique_ptr<DeviceSampler> s(new DeviceSampler());
   s->vocab_ = vocab;
   s->stream_ = stream;
-  // The sort indexes a launch's rows with int offsets.
-  s->sort_rows_ = static_cast<int32_t>(
-      std::min({kMaxSortRows, max_rows, int64_t{std::numeric_limits<int32_t>::max()} / vocab}));
+  // A slot's index must fit in the bits of a sort key above the logit and the id.
+  s->sort_rows_ = static_cast<int32_t>(std::min({kMaxSortRows, max_rows, MaxSortSlots(vocab)}));
   s->job_capacity_ = kJobCapacity;
   s->adjustment_capacity_ = static_cast<int32_t>(std::max(kMinAdjustmentCapacity, vocab));
 
@@ -56,20 +54,9 @@ absl::StatusOr<std::unique_ptr<DeviceSampler>> DeviceSampler::Create(int64_t voc
     s->workspace_bytes_ += static_cast<int64_t>(bytes);
     return absl::OkStatus();
   };
-  const size_t row_bytes = static_cast<size_t>(s->sort_rows_) * static_cast<size_t>(vocab) * 4;
-  XLSTM_RETURN_IF_ERROR(allocate(s->keys_[0], row_bytes, "sampling keys"));
-  XLSTM_RETURN_IF_ERROR(allocate(s->keys_[1], row_bytes, "sampling keys"));
-  XLSTM_RETURN_IF_ERROR(allocate(s->ids_[0], row_bytes, "sampling ids"));
-  XLSTM_RETURN_IF_ERROR(allocate(s->ids_[1], row_bytes, "sampling ids"));
-
-  std::vector<int32_t> offsets(static_cast<size_t>(s->sort_rows_) + 1);
-  for (size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<int32_t>(i * vocab);
-  XLSTM_RETURN_IF_ERROR(
-      allocate(s->segment_offsets_, offsets.size() * sizeof(int32_t), "sort segment offsets"));
-  XLSTM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s->segment_offsets_.data(), offsets.data(),
-                                             offsets.size() * sizeof(int32_t),
-                                             cudaMemcpyHostToDevice, stream));
-  XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));  // `offsets` is pageable and local
+  const size_t key_bytes = static_cast<size_t>(s->sort_rows_) * static_cast<size_t>(vocab) * 8;
+  XLSTM_RETURN_IF_ERROR(allocate(s->keys_[0], key_bytes, "sampling sort keys"));
+  XLSTM_RETURN_IF_ERROR(allocate(s->keys_[1], key_bytes, "sampling sort keys"));
 
   XLSTM_RETURN_IF_ERROR(SortRowsTempBytes(vocab, s->sort_rows_, &s->sort_temp_bytes_));
   // Never zero bytes: CUB takes a null scratch pointer as a size query and would sort nothing.
@@ -191,7 +178,8 @@ absl::Status DeviceSampler::RunSampleBatch(const float* logits, int32_t count,
   auto* jobs = host_staging_.as<SamplingJob>();
   // Groups of consecutive jobs with at most sort_rows_ of them needing a key-buffer slot (greedy
   // jobs without adjustments read the raw row). Within a group the sampled jobs take slots
-  // 0..sampled-1, so one segmented sort covers them, and greedy jobs with adjustments the next.
+  // 0..sampled-1, so one sort of the first `sampled` rows covers them, and greedy jobs with
+  // adjustments the next.
   groups_.clear();
   for (int32_t begin = 0; begin < count;) {
     int32_t end = begin, slotted = 0;
@@ -221,22 +209,19 @@ absl::Status DeviceSampler::RunSampleBatch(const float* logits, int32_t count,
   const auto* device_adjustments =
       reinterpret_cast<const DeviceAdjustment*>(staging_.as<const char>() + job_bytes);
   auto* results = results_.as<SamplingResult>();
-  float* keys[2] = {keys_[0].as<float>(), keys_[1].as<float>()};
-  int32_t* ids[2] = {ids_[0].as<int32_t>(), ids_[1].as<int32_t>()};
+  uint64_t* keys[2] = {keys_[0].as<uint64_t>(), keys_[1].as<uint64_t>()};
   bool any_stats = false;
   for (int32_t i = 0; i < count; ++i) any_stats |= (jobs[i].flags & kJobStats) != 0;
 
   for (const Group& g : groups_) {
     XLSTM_RETURN_IF_ERROR(LaunchPrepareRows(logits, vocab_, device_jobs, device_adjustments,
-                                            g.begin, g.count, keys[0], ids[0], results,
-                                            stream_));
+                                            g.begin, g.count, keys[0], results, stream_));
     if (g.sampled == 0) continue;
     int sorted = 0;
-    XLSTM_RETURN_IF_ERROR(LaunchSortRowsDescending(keys, ids, segment_offsets_.as<int32_t>(),
-                                                   g.sampled, vocab_, sort_temp_.data(),
-                                                   sort_temp_bytes_, &sorted, stream_));
+    XLSTM_RETURN_IF_ERROR(LaunchSortRows(keys, g.sampled, vocab_, sort_temp_.data(),
+                                         sort_temp_bytes_, &sorted, stream_));
     XLSTM_RETURN_IF_ERROR(LaunchDrawSampled(device_jobs, g.begin, g.count, vocab_, keys[sorted],
-                                            ids[sorted], results, stream_));
+                                            results, stream_));
   }
   if (any_stats) {
     XLSTM_RETURN_IF_ERROR(LaunchRawStats(logits, vocab_, device_jobs, count, results, stream_));

@@ -12,8 +12,8 @@
 // Cost: one host-to-device copy of the jobs' parameters and adjustments, a few kernels, one copy
 // back and one stream synchronization per call (per batch when a call exceeds the staging
 // capacity: more than job_capacity() jobs, or more logit adjustments than
-// adjustment_capacity()). Sampled jobs (temperature > 0) sort their adjusted row (CUB segmented
-// radix sort), at most sort_rows() rows per sort launch; greedy jobs and log-probs need no sort.
+// adjustment_capacity()). Sampled jobs (temperature > 0) sort their adjusted row (one CUB radix
+// sort over up to sort_rows() rows at a time); greedy jobs and log-probs need no sort.
 //
 // Memory: everything is allocated in Create(); Sample() and Score() allocate no device or pinned
 // memory.
@@ -109,10 +109,9 @@ class DeviceSampler {
   int64_t workspace_bytes_ = 0;
   size_t sort_temp_bytes_ = 0;
 
-  // Key buffers [sort_rows, vocab], two of each for the radix sort's ping-pong.
+  // Sort keys [sort_rows, vocab] (64-bit, see sampling_kernels.h), two for the radix sort's
+  // ping-pong.
   DeviceBuffer keys_[2];
-  DeviceBuffer ids_[2];
-  DeviceBuffer segment_offsets_;  // [sort_rows + 1]: s * vocab
   DeviceBuffer sort_temp_;
   // Staging: [jobs][adjustments] packed back to back, the same layout on both sides.
   DeviceBuffer staging_;

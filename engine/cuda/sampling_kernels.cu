@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
-#include <cub/device/device_segmented_radix_sort.cuh>
+#include <cub/device/device_radix_sort.cuh>
 
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/sampling_kernels.h"
@@ -36,6 +36,23 @@ absl::Status LaunchStatus(const char* kernel) {
 // -0.0f as +0.0f. The host compares floats, where -0 == +0, so the two are one key; the radix
 // sort orders them by bit pattern, so they are made one bit pattern before it.
 __device__ __forceinline__ float PlusZero(float v) { return v == 0.0f ? 0.0f : v; }
+
+// The float order as an unsigned order, reversed: a larger logit gives a smaller number. Finite
+// values and infinities map one to one (the inverse below restores the exact float).
+__device__ __forceinline__ uint32_t DescendingBits(float v) {
+  const uint32_t u = __float_as_uint(v);
+  const uint32_t ascending = (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
+  return ~ascending;
+}
+__device__ __forceinline__ float FromDescendingBits(uint32_t d) {
+  const uint32_t ascending = ~d;
+  return __uint_as_float((ascending & 0x80000000u) != 0 ? (ascending & 0x7fffffffu) : ~ascending);
+}
+
+// The SortKey of sampling_kernels.h for token `id` with adjusted logit `v` (already +0 for 0).
+__device__ __forceinline__ uint64_t SortKey(uint64_t slot_bits, float v, int32_t id, int id_bits) {
+  return slot_bits | (uint64_t{DescendingBits(v)} << id_bits) | static_cast<uint64_t>(id);
+}
 
 // Rule 1 for one token, in float, each step rounded as the host rounds it.
 __device__ __forceinline__ float Adjust(float l, const DeviceAdjustment& a, float rp) {
@@ -102,7 +119,7 @@ __global__ void __launch_bounds__(kThreads)
     PrepareRowsKernel(const float* __restrict__ logits, int64_t vocab,
                       const SamplingJob* __restrict__ jobs,
                       const DeviceAdjustment* __restrict__ adjustments, int32_t group_begin,
-                      float* __restrict__ keys, int32_t* __restrict__ ids,
+                      uint64_t* __restrict__ keys, int id_bits,
                       SamplingResult* __restrict__ results) {
   __shared__ Best scratch[kWarps];
   const int32_t j = group_begin + static_cast<int32_t>(blockIdx.x);
@@ -116,24 +133,32 @@ __global__ void __launch_bounds__(kThreads)
     if (threadIdx.x == 0) results[j].token = IndexOrZero(best.index);
     return;
   }
-  float* key = keys + job.slot * vocab;
-  int32_t* id = ids + job.slot * vocab;
-  for (int32_t i = threadIdx.x; i < n; i += kThreads) {
-    key[i] = PlusZero(raw[i]);
-    if (!greedy) id[i] = i;  // ascending ids in: the stable sort keeps ties in id order
-  }
-  // The copy's writes are visible to the whole block after the barrier; each adjusted token is
-  // then written by exactly one thread (tokens are distinct within a job's list).
-  __syncthreads();
+  uint64_t* slot = keys + job.slot * vocab;
   const DeviceAdjustment* list = adjustments + job.adjust_begin;
-  for (int32_t a = threadIdx.x; a < job.adjust_count; a += kThreads) {
-    const DeviceAdjustment adj = list[a];
-    key[adj.token] = PlusZero(Adjust(raw[adj.token], adj, job.repetition_penalty));
-  }
-  __syncthreads();
-  if (greedy) {
+  // In both branches the copy's writes are visible to the whole block after the barrier; each
+  // adjusted token is then rewritten by exactly one thread (tokens are distinct within a list).
+  if (greedy) {  // floats in the first half of the slot (the slot is not sorted)
+    float* key = reinterpret_cast<float*>(slot);
+    for (int32_t i = threadIdx.x; i < n; i += kThreads) key[i] = raw[i];
+    __syncthreads();
+    for (int32_t a = threadIdx.x; a < job.adjust_count; a += kThreads) {
+      const DeviceAdjustment adj = list[a];
+      key[adj.token] = Adjust(raw[adj.token], adj, job.repetition_penalty);
+    }
+    __syncthreads();
     const Best best = BlockArgmax<false>(key, n, 0.0f, 0, scratch);
     if (threadIdx.x == 0) results[j].token = IndexOrZero(best.index);
+    return;
+  }
+  const uint64_t slot_bits = static_cast<uint64_t>(job.slot) << (32 + id_bits);
+  for (int32_t i = threadIdx.x; i < n; i += kThreads) {
+    slot[i] = SortKey(slot_bits, PlusZero(raw[i]), i, id_bits);
+  }
+  __syncthreads();
+  for (int32_t a = threadIdx.x; a < job.adjust_count; a += kThreads) {
+    const DeviceAdjustment adj = list[a];
+    const float v = PlusZero(Adjust(raw[adj.token], adj, job.repetition_penalty));
+    slot[adj.token] = SortKey(slot_bits, v, adj.token, id_bits);
   }
 }
 
@@ -161,8 +186,7 @@ using DoubleScan = cub::BlockScan<double, kThreads>;
 // bit-identical values; only their summation order differs from the host's sequential one.
 __global__ void __launch_bounds__(kThreads)
     DrawSampledKernel(const SamplingJob* __restrict__ jobs, int32_t group_begin, int64_t vocab,
-                      const float* __restrict__ sorted_keys,
-                      const int32_t* __restrict__ sorted_ids,
+                      const uint64_t* __restrict__ sorted, int id_bits,
                       SamplingResult* __restrict__ results) {
   __shared__ union {
     DoubleReduce::TempStorage reduce;
@@ -175,18 +199,22 @@ __global__ void __launch_bounds__(kThreads)
   const int32_t j = group_begin + static_cast<int32_t>(blockIdx.x);
   const SamplingJob job = jobs[j];
   if ((job.flags & (kJobScore | kJobGreedy)) != 0) return;
-  const float* keys = sorted_keys + job.slot * vocab;
-  const int32_t* ids = sorted_ids + job.slot * vocab;
+  const uint64_t* row = sorted + job.slot * vocab;
+  const uint64_t id_mask = (uint64_t{1} << id_bits) - 1;
+  auto key_at = [&](int64_t i) {
+    return FromDescendingBits(static_cast<uint32_t>(row[i] >> id_bits));
+  };
+  auto id_at = [&](int64_t i) { return static_cast<int32_t>(row[i] & id_mask); };
   const int64_t k = job.top_k;
   const double inv_t = job.inv_temperature;
-  const double top = __dmul_rn(static_cast<double>(keys[0]), inv_t);
+  const double top = __dmul_rn(static_cast<double>(key_at(0)), inv_t);
   if (!isfinite(top)) {  // every candidate masked (or an overflow): the host returns ids[0]
-    if (threadIdx.x == 0) results[j].token = ids[0];
+    if (threadIdx.x == 0) results[j].token = id_at(0);
     return;
   }
   // e_i = exp(l_i / T - l_0 / T) as the host computes it: l * (1 / T), minus the top, in double.
   auto weight = [&](int64_t i) {
-    return exp(__dsub_rn(__dmul_rn(static_cast<double>(keys[i]), inv_t), top));
+    return exp(__dsub_rn(__dmul_rn(static_cast<double>(key_at(i)), inv_t), top));
   };
   const int64_t first = int64_t{threadIdx.x} * kItems;  // of this thread within a chunk
 
@@ -291,7 +319,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     carry = __dadd_rn(carry, chunk_sum);
   }
-  if (threadIdx.x == 0) results[j].token = ids[chosen];
+  if (threadIdx.x == 0) results[j].token = id_at(chosen);
 }
 
 // Rule 4: log-sum-exp of the raw row (max, then the sum of exp(l - max) in double), the
@@ -342,58 +370,61 @@ __global__ void __launch_bounds__(kThreads)
 
 absl::Status LaunchPrepareRows(const float* logits, int64_t vocab, const SamplingJob* jobs,
                                const DeviceAdjustment* adjustments, int32_t group_begin,
-                               int32_t group_count, float* keys, int32_t* ids,
-                               SamplingResult* results, cudaStream_t stream) {
+                               int32_t group_count, uint64_t* keys, SamplingResult* results,
+                               cudaStream_t stream) {
   if (group_count == 0) return absl::OkStatus();
   PrepareRowsKernel<<<static_cast<unsigned>(group_count), kThreads, 0, stream>>>(
-      logits, vocab, jobs, adjustments, group_begin, keys, ids, results);
+      logits, vocab, jobs, adjustments, group_begin, keys, SortIdBits(vocab), results);
   return LaunchStatus("PrepareRowsKernel");
 }
 
-absl::Status SortRowsTempBytes(int64_t vocab, int32_t segments, size_t* bytes) {
-  // With a null temp pointer CUB only reports the size (nothing runs); the DoubleBuffer form
-  // needs little, since it uses the two buffer pairs as its ping-pong storage.
-  cub::DoubleBuffer<float> keys(nullptr, nullptr);
-  cub::DoubleBuffer<int32_t> ids(nullptr, nullptr);
-  const int32_t* offsets = nullptr;
+namespace {
+
+// The key bits a sort of `slots` rows looks at: id, logit, and as many slot bits as needed (so a
+// single row sorts 32 + id_bits bits: 6 onesweep passes of 8 bits at vocab 50304).
+int SortEndBit(int64_t vocab, int32_t slots) {
+  int slot_bits = 0;
+  while ((int64_t{1} << slot_bits) < slots) ++slot_bits;
+  return 32 + SortIdBits(vocab) + slot_bits;
+}
+
+}  // namespace
+
+absl::Status SortRowsTempBytes(int64_t vocab, int32_t slots, size_t* bytes) {
+  // With a null temp pointer CUB only reports the size (nothing runs). The DoubleBuffer form
+  // uses the two key buffers as its ping-pong storage, so the scratch is small.
+  cub::DoubleBuffer<uint64_t> keys(nullptr, nullptr);
   *bytes = 0;
-  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
-      nullptr, *bytes, keys, ids, static_cast<int>(segments * vocab), segments, offsets,
-      offsets + 1, 0, 32, cudaStream_t{nullptr}));
+  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortKeys(nullptr, *bytes, keys,
+                                                            int64_t{slots} * vocab, 0,
+                                                            SortEndBit(vocab, slots),
+                                                            cudaStream_t{nullptr}));
   return absl::OkStatus();
 }
 
-absl::Status LaunchSortRowsDescending(float* keys[2], int32_t* ids[2],
-                                      const int32_t* segment_offsets, int32_t segments,
-                                      int64_t vocab, void* temp, size_t temp_bytes, int* sorted,
-                                      cudaStream_t stream) {
+absl::Status LaunchSortRows(uint64_t* keys[2], int32_t slots, int64_t vocab, void* temp,
+                            size_t temp_bytes, int* sorted, cudaStream_t stream) {
   *sorted = 0;
-  if (segments == 0) return absl::OkStatus();
+  if (slots == 0) return absl::OkStatus();
   size_t needed = 0;
-  if (absl::Status s = SortRowsTempBytes(vocab, segments, &needed); !s.ok()) return s;
+  if (absl::Status s = SortRowsTempBytes(vocab, slots, &needed); !s.ok()) return s;
   if (needed > temp_bytes) {
-    return absl::InternalError("LaunchSortRowsDescending: the sort needs more scratch than was "
-                               "allocated for it");
+    return absl::InternalError(
+        "LaunchSortRows: the sort needs more scratch than was allocated for it");
   }
-  cub::DoubleBuffer<float> key_buffers(keys[0], keys[1]);
-  cub::DoubleBuffer<int32_t> id_buffers(ids[0], ids[1]);
-  // Radix sort is stable: equal keys keep their input order, ascending ids, as rule 3 wants.
-  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceSegmentedRadixSort::SortPairsDescending(
-      temp, temp_bytes, key_buffers, id_buffers, static_cast<int>(segments * vocab), segments,
-      segment_offsets, segment_offsets + 1, 0, 32, stream));
-  if (key_buffers.selector != id_buffers.selector) {
-    return absl::InternalError("LaunchSortRowsDescending: keys and ids ended in different buffers");
-  }
-  *sorted = key_buffers.selector;
-  return LaunchStatus("cub::DeviceSegmentedRadixSort::SortPairsDescending");
+  cub::DoubleBuffer<uint64_t> buffers(keys[0], keys[1]);
+  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortKeys(
+      temp, temp_bytes, buffers, int64_t{slots} * vocab, 0, SortEndBit(vocab, slots), stream));
+  *sorted = buffers.selector;
+  return LaunchStatus("cub::DeviceRadixSort::SortKeys");
 }
 
 absl::Status LaunchDrawSampled(const SamplingJob* jobs, int32_t group_begin, int32_t group_count,
-                               int64_t vocab, const float* sorted_keys, const int32_t* sorted_ids,
-                               SamplingResult* results, cudaStream_t stream) {
+                               int64_t vocab, const uint64_t* sorted, SamplingResult* results,
+                               cudaStream_t stream) {
   if (group_count == 0) return absl::OkStatus();
   DrawSampledKernel<<<static_cast<unsigned>(group_count), kThreads, 0, stream>>>(
-      jobs, group_begin, vocab, sorted_keys, sorted_ids, results);
+      jobs, group_begin, vocab, sorted, SortIdBits(vocab), results);
   return LaunchStatus("DrawSampledKernel");
 }
 

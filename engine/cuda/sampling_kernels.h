@@ -7,16 +7,23 @@
 // SamplingResults back. The structs below are plain data shared by host and device code, so
 // their layout is the same on both sides.
 //
-// Pipeline for a group of Generate jobs (the key buffers hold one "slot" per job that needs an
-// adjusted copy of its row; sampled jobs take slots 0..n-1 so that their rows form one
-// contiguous set of segments for the sort):
+// Pipeline for a group of Generate jobs (the key buffer holds one "slot" of `vocab` 64-bit words
+// per job that needs an adjusted copy of its row; sampled jobs take slots 0..n-1 so that their
+// rows are one contiguous range for the sort):
 //   1. LaunchPrepareRows: greedy jobs without adjustments take the argmax of the raw row; every
-//      other job gets its row copied into its key slot (-0 made +0), the adjustments applied
-//      (rule 1, float), and greedy ones then take the argmax of that.
-//   2. LaunchSortRowsDescending: the sampled slots sorted by (key desc, id asc) (stable radix
-//      sort with ids in ascending order as values).
+//      other job gets its row copied into its slot (-0 made +0), the adjustments applied (rule 1,
+//      float). Greedy ones then take the argmax of that (as floats in the slot's first half);
+//      sampled ones store each token as one sort key (see SortKey below).
+//   2. LaunchSortRows: one device-wide radix sort (CUB onesweep) of the sampled slots' keys.
+//      A single sort over all rows runs on every SM at once; a segmented sort would sort each row
+//      with one thread block, which took ~300 us for one 50304-token row on an H100.
 //   3. LaunchDrawSampled: per sampled job, top-k / top-p / min-p / zero cut and the draw on the
 //      sorted prefix, with block scans in double (rule 3).
+//
+// SortKey: bits [0, id_bits) hold the token id, the next 32 bits the adjusted logit mapped to an
+// unsigned number that decreases as the logit increases, the bits above that the slot. Sorted
+// ascending, the keys come out row by row, each row by (logit desc, id asc): exactly rule 3's
+// order, ties included, without relying on the sort's stability.
 // Then, for all jobs of a batch that report log-probs (and every Score job), LaunchRawStats:
 // log-sum-exp of the raw row in double, the log-prob of the chosen token or target, whether it is
 // the argmax, and the top alternatives by rounds of block argmax (rule 4).
@@ -82,30 +89,39 @@ struct SamplingResult {
   double top_logprob[kSamplingMaxTop];
 };
 
+// Bits of a SortKey that hold the token id: the bit width of vocab - 1.
+inline int SortIdBits(int64_t vocab) {
+  int bits = 0;
+  while (bits < 63 && (int64_t{1} << bits) < vocab) ++bits;
+  return bits;
+}
+
+// The most slots whose SortKeys fit in 64 bits at this vocabulary.
+inline int64_t MaxSortSlots(int64_t vocab) {
+  const int slot_bits = 64 - 32 - SortIdBits(vocab);
+  return slot_bits <= 0 ? 0 : slot_bits >= 31 ? (int64_t{1} << 31) - 1 : int64_t{1} << slot_bits;
+}
+
 // Step 1 for jobs [group_begin, group_begin + group_count) of `jobs` (Score jobs are skipped).
-// keys / ids: [slots, vocab] key buffers (ids written for sampled jobs only). Greedy jobs get
-// results[job].token.
+// keys: [slots, vocab] 64-bit words. Greedy jobs get results[job].token.
 absl::Status LaunchPrepareRows(const float* logits, int64_t vocab, const SamplingJob* jobs,
                                const DeviceAdjustment* adjustments, int32_t group_begin,
-                               int32_t group_count, float* keys, int32_t* ids,
-                               SamplingResult* results, cudaStream_t stream);
+                               int32_t group_count, uint64_t* keys, SamplingResult* results,
+                               cudaStream_t stream);
 
-// The device scratch bytes LaunchSortRowsDescending needs for `segments` rows of `vocab`.
-absl::Status SortRowsTempBytes(int64_t vocab, int32_t segments, size_t* bytes);
+// The device scratch bytes LaunchSortRows needs for `slots` rows of `vocab`.
+absl::Status SortRowsTempBytes(int64_t vocab, int32_t slots, size_t* bytes);
 
-// Step 2: sorts rows [0, segments) of the key buffers by (key desc, id asc), keys[0]/ids[0] as
-// input (they are overwritten). segment_offsets holds s * vocab for s in [0, segments]. On return
-// *sorted says which of the two buffer pairs holds the result (0 or 1; keys and ids alike).
-absl::Status LaunchSortRowsDescending(float* keys[2], int32_t* ids[2],
-                                      const int32_t* segment_offsets, int32_t segments,
-                                      int64_t vocab, void* temp, size_t temp_bytes, int* sorted,
-                                      cudaStream_t stream);
+// Step 2: sorts the SortKeys of slots [0, slots) ascending, keys[0] as input (overwritten).
+// On return *sorted says which of the two buffers holds the result (0 or 1).
+absl::Status LaunchSortRows(uint64_t* keys[2], int32_t slots, int64_t vocab, void* temp,
+                            size_t temp_bytes, int* sorted, cudaStream_t stream);
 
 // Step 3 for the sampled jobs of [group_begin, group_begin + group_count): results[job].token
-// from the sorted rows (slot s at sorted_keys + s * vocab).
+// from the sorted keys (slot s at sorted + s * vocab).
 absl::Status LaunchDrawSampled(const SamplingJob* jobs, int32_t group_begin, int32_t group_count,
-                               int64_t vocab, const float* sorted_keys, const int32_t* sorted_ids,
-                               SamplingResult* results, cudaStream_t stream);
+                               int64_t vocab, const uint64_t* sorted, SamplingResult* results,
+                               cudaStream_t stream);
 
 // Rule 4 for the kJobStats jobs of [0, count): Generate jobs use results[job].token (so this
 // runs after their token is chosen), Score jobs their target.
