@@ -136,6 +136,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
   XLSTM_ASSIGN_OR_RETURN(b->host_meta_,
                          PinnedBuffer::Allocate(b->meta_capacity_ * 4, "step metadata"));
   XLSTM_ASSIGN_OR_RETURN(b->host_logits_, PinnedBuffer::Allocate(R * vocab * 4, "logits"));
+  XLSTM_ASSIGN_OR_RETURN(b->sampler_, DeviceSampler::Create(vocab, R, b->stream_));
+  b->workspace_bytes_ += b->sampler_->workspace_bytes();
 
   // The slot pool takes what is left, minus the reserve.
   size_t free_bytes = 0, total_bytes = 0;
@@ -395,21 +397,41 @@ absl::Status CudaBackend::EmitLogits(absl::Span<const ForwardRow> rows,
                                      absl::Span<const LogitOwner> owners, ForwardOutput& out) {
   const int64_t vocab = config().vocab_size;
   const int64_t count = static_cast<int64_t>(owners.size());
+  sample_jobs_.clear();
+  score_jobs_.clear();
+  bool any_raw = false;
+  for (int64_t i = 0; i < count; ++i) {
+    const ForwardRow& row = rows[owners[i].row];
+    const int32_t logits_row = static_cast<int32_t>(i);
+    if (!row.samples.empty()) {
+      for (const SampleSpec& spec : row.samples) sample_jobs_.push_back({logits_row, &spec});
+    } else if (row.score != nullptr) {
+      score_jobs_.push_back(
+          {logits_row, row.score->targets[owners[i].token], row.score->top_logprobs});
+    } else {
+      any_raw = true;
+    }
+  }
+  // Draws and scores on the device: only their results cross to the host.
+  if (!sample_jobs_.empty()) {
+    absl::Status s = sampler_->Sample(logits_.as<float>(), count, sample_jobs_, out.samples);
+    if (!s.ok()) return Fail(s);
+  }
+  if (!score_jobs_.empty()) {
+    absl::Status s = sampler_->Score(logits_.as<float>(), count, score_jobs_, out.scores);
+    if (!s.ok()) return Fail(s);
+  }
+  if (!any_raw) return absl::OkStatus();
+  // Raw logits (tools and tests): the piece goes to the host, its raw rows are kept.
   cudaError_t e = cudaMemcpyAsync(host_logits_.data(), logits_.data(), count * vocab * 4,
                                   cudaMemcpyDeviceToHost, stream_);
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
   if (e != cudaSuccess) return Fail(CudaStatus(e, "logits copy", __FILE__, __LINE__));
   for (int64_t i = 0; i < count; ++i) {
     const ForwardRow& row = rows[owners[i].row];
-    const absl::Span<const float> logits(host_logits_.as<float>() + i * vocab, vocab);
-    if (!row.samples.empty()) {
-      for (const SampleSpec& spec : row.samples) out.samples.push_back(ChooseToken(spec, logits));
-    } else if (row.score != nullptr) {
-      out.scores.push_back(
-          ScoreTarget(logits, row.score->targets[owners[i].token], row.score->top_logprobs));
-    } else {
-      out.logits.insert(out.logits.end(), logits.begin(), logits.end());
-    }
+    if (!row.samples.empty() || row.score != nullptr) continue;
+    const float* logits = host_logits_.as<float>() + i * vocab;
+    out.logits.insert(out.logits.end(), logits, logits + vocab);
   }
   return absl::OkStatus();
 }

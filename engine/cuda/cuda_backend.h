@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "engine/backend.h"
 #include "engine/cuda/device_buffer.h"
+#include "engine/cuda/device_sampler.h"
 #include "engine/cuda/device_weights.h"
 #include "engine/cuda/gemm.h"
 #include "engine/cuda/kernels.h"
@@ -124,7 +125,8 @@ class CudaBackend : public Backend {
     int64_t token;
   };
   // Turns one lm_head piece (device logits_ [owners.size(), vocab]) into what the rows asked
-  // for, appended to `out` in row order.
+  // for, appended to `out` in row order: draws and scores run on the device (DeviceSampler),
+  // raw logits are copied to the host.
   absl::Status EmitLogits(absl::Span<const ForwardRow> rows, absl::Span<const LogitOwner> owners,
                           ForwardOutput& out);
   // One pass of all layers over packed tokens already staged on the device.
@@ -159,6 +161,9 @@ class CudaBackend : public Backend {
   PinnedBuffer host_logits_;        // [max_logit_rows, vocab] fp32
   int64_t meta_capacity_ = 0;       // int32 entries
   std::vector<LogitOwner> owners_;  // per logits row of the current pass (reused)
+  std::unique_ptr<DeviceSampler> sampler_;  // draws and scores from logits_
+  std::vector<SampleJob> sample_jobs_;      // per lm_head piece (reused)
+  std::vector<ScoreJob> score_jobs_;
 
   absl::Status fault_;  // first device fault; OK while healthy
 };

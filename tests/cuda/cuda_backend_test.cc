@@ -805,6 +805,93 @@ TEST_F(CudaBackendTest, SmallWorkspaceGivesTheSameLogitsAsALargeOne) {
   }
 }
 
+// Rows that ask for samples or scores get what the host rules (token_choice.h) give on the
+// logits of the same work: each sampled or scored slot has a twin (a CopySlot) fed the same
+// tokens in a logits-only Forward, and the host reduces those logits. Covers n > 1 draws from one
+// row, penalties and bans, logprobs and top alternatives, scores spread over several lm_head
+// pieces (max_logit_rows 5), and raw-logits rows in the same step.
+TEST_F(CudaBackendTest, SamplesAndScoresEqualTheHostRulesOnTheSameLogits) {
+  CudaBackendOptions options = Options(true, 16);
+  options.max_logit_rows = 5;
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto backend, Make(options));
+  const auto p0 = RandomIds(20, vocab_, 21), p1 = RandomIds(3, vocab_, 22),
+             p2 = RandomIds(1, vocab_, 23), p3 = RandomIds(12, vocab_, 24);
+  XLSTM_ASSERT_OK_AND_ASSIGN(const auto ignored, RunRows(*backend, {{0, p0, LogitsMode::kNone},
+                                                                    {1, p1, LogitsMode::kNone},
+                                                                    {2, p2, LogitsMode::kNone}}));
+  for (int32_t slot : {0, 1, 2}) XLSTM_ASSERT_OK(backend->CopySlot(slot, slot + 8));
+
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  SamplingParams hot;
+  hot.temperature = 1.3;
+  hot.top_k = 40;
+  hot.top_p = 0.95;
+  hot.seed = 99;
+  SamplingParams penalized = hot;
+  penalized.top_k = 0;
+  penalized.min_p = 0.02;
+  penalized.repetition_penalty = 1.4;
+  penalized.frequency_penalty = 0.5;
+  const std::vector<LogitAdjustment> adjust = {{p0[0], true, 0.5f, false},
+                                               {p0[1], true, 0.0f, false},
+                                               {static_cast<int32_t>(vocab_ - 1), false, 0, true}};
+  std::vector<SampleSpec> specs_a = {{greedy, 0, {}, true, 3}, {hot, 5, {}, false, 0},
+                                     {penalized, 7, adjust, true, 0}};
+  std::vector<SampleSpec> specs_b = {{hot, 0, adjust, false, 2}};
+  const auto d0 = RandomIds(1, vocab_, 25), d1 = RandomIds(4, vocab_, 26);
+  const auto cont = RandomIds(9, vocab_, 27);
+  const std::vector<int32_t> targets(cont.begin() + 1, cont.end());
+  const std::vector<int32_t> fed(cont.begin(), cont.end() - 1);
+  const ScoreSpec score{targets, 4};
+
+  std::vector<ForwardRow> rows = {{0, d0, LogitsMode::kNone},
+                                  {1, d1, LogitsMode::kNone},
+                                  {2, fed, LogitsMode::kNone},
+                                  {3, p3, LogitsMode::kLast}};
+  rows[0].samples = specs_a;
+  rows[1].samples = specs_b;
+  rows[2].score = &score;
+  ForwardOutput out;
+  XLSTM_ASSERT_OK(backend->Forward(rows, out));
+  ASSERT_EQ(out.samples.size(), 4u);
+  ASSERT_EQ(out.scores.size(), targets.size());
+  ASSERT_EQ(static_cast<int64_t>(out.logits.size()), vocab_) << "the kLast row's logits";
+
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> last0,
+                             RunRows(*backend, {{8, d0, LogitsMode::kLast}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> last1,
+                             RunRows(*backend, {{9, d1, LogitsMode::kLast}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> all2,
+                             RunRows(*backend, {{10, fed, LogitsMode::kAll}}));
+  auto same_choice = [&](const TokenChoice& got, const TokenChoice& want, const char* what) {
+    EXPECT_EQ(got.token, want.token) << what;
+    EXPECT_NEAR(got.logprob, want.logprob, 1e-6) << what;
+    ASSERT_EQ(got.top.size(), want.top.size()) << what;
+    for (size_t i = 0; i < got.top.size(); ++i) {
+      EXPECT_EQ(got.top[i].token, want.top[i].token) << what << " top " << i;
+      EXPECT_NEAR(got.top[i].logprob, want.top[i].logprob, 1e-6) << what << " top " << i;
+    }
+  };
+  for (size_t j = 0; j < specs_a.size(); ++j) {
+    same_choice(out.samples[j], ChooseToken(specs_a[j], last0), "row 0");
+  }
+  same_choice(out.samples[3], ChooseToken(specs_b[0], last1), "row 1");
+  for (size_t t = 0; t < targets.size(); ++t) {
+    SCOPED_TRACE(absl::StrCat("score position ", t));
+    const TargetScore want =
+        ScoreTarget(absl::MakeConstSpan(all2).subspan(t * vocab_, vocab_), targets[t], 4);
+    EXPECT_NEAR(out.scores[t].logprob, want.logprob, 1e-6);
+    EXPECT_EQ(out.scores[t].is_argmax, want.is_argmax);
+    ASSERT_EQ(out.scores[t].top.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) EXPECT_EQ(out.scores[t].top[i].token, want.top[i].token);
+  }
+
+  // A row asking for two kinds of output is rejected before any work.
+  rows[3].samples = specs_b;
+  EXPECT_EQ(backend->Forward(rows, out).code(), absl::StatusCode::kInvalidArgument);
+}
+
 class CudaGreedyTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override { XLSTM_SKIP_WITHOUT_CUDA(); }
