@@ -20,6 +20,10 @@ absl::Status CheckBackendChoice(const BackendChoice& choice) {
     return absl::InvalidArgumentError(
         absl::StrCat("--weight-dtype ", choice.weight_dtype, ": expected bfloat16 or float32"));
   }
+  if (choice.activation_dtype != "bfloat16" && choice.activation_dtype != "bfloat16x2") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--activation-dtype ", choice.activation_dtype, ": expected bfloat16 or bfloat16x2"));
+  }
   return absl::OkStatus();
 }
 
@@ -49,6 +53,7 @@ absl::StatusOr<std::unique_ptr<engine::Backend>> CreateBackend(const std::string
   }
   engine::cuda::CudaBackendOptions options;
   options.fp32_weights = choice.weight_dtype == "float32";
+  options.bf16x2_activations = choice.activation_dtype == "bfloat16x2";
   options.max_slots = choice.max_slots;
   // A step feeds at most the token budget, plus one token per decoding sequence beyond it.
   options.max_step_tokens =

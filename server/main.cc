@@ -35,6 +35,9 @@ ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (0: pick; -1: o
 ABSL_FLAG(std::string, backend, "auto", "auto | cpu | cuda (auto: cuda when a GPU is visible)");
 ABSL_FLAG(std::string, weight_dtype, "bfloat16",
           "CUDA backend weights: bfloat16 | float32 (exact comparisons with the CPU reference)");
+ABSL_FLAG(std::string, activation_dtype, "bfloat16",
+          "CUDA GEMM activations with bfloat16 weights: bfloat16 | bfloat16x2 (a bf16 pair, ~16 "
+          "bits: closer to float32 results; prefill GEMMs do twice the work)");
 ABSL_FLAG(int32_t, num_slots, 64, "recurrent-state slots (max concurrent sequences)");
 ABSL_FLAG(int32_t, max_queue, 256, "max waiting requests; beyond: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int32_t, max_prompt_tokens, 4096, "max prompt (or score context+continuation) tokens");
@@ -62,6 +65,7 @@ ServerOptions OptionsFromFlags() {
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.backend = absl::GetFlag(FLAGS_backend);
   o.weight_dtype = absl::GetFlag(FLAGS_weight_dtype);
+  o.activation_dtype = absl::GetFlag(FLAGS_activation_dtype);
   o.num_slots = absl::GetFlag(FLAGS_num_slots);
   o.max_queue = absl::GetFlag(FLAGS_max_queue);
   o.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
@@ -82,6 +86,7 @@ BackendChoice ChoiceFrom(const ServerOptions& o) {
   BackendChoice choice;
   choice.backend = o.backend;
   choice.weight_dtype = o.weight_dtype;
+  choice.activation_dtype = o.activation_dtype;
   choice.max_slots = o.num_slots;
   choice.step_token_budget = o.step_token_budget;
   return choice;
@@ -111,7 +116,7 @@ void PrintOptions(const ServerOptions& o) {
   std::printf(
       "xlstm-server configuration:\n  model                  %s\n  host                   %s\n"
       "  port                   %d\n  metrics-port           %d\n  backend                %s%s\n"
-      "  weight-dtype           %s\n"
+      "  weight-dtype           %s\n  activation-dtype       %s\n"
       "  num-slots              %d\n  max-queue              %d\n  max-prompt-tokens      %d\n"
       "  max-new-tokens-limit   %d\n  default-max-new-tokens %d\n  step-token-budget      %d\n"
       "  max-message-bytes      %d\n  drain-grace-seconds    %g\n  max-n                  %d\n"
@@ -119,7 +124,7 @@ void PrintOptions(const ServerOptions& o) {
       "  max-continuations      %d\n",
       o.model_dir.c_str(), o.host.c_str(), o.port, o.metrics_port, o.backend.c_str(),
       o.backend == "auto" ? absl::StrCat(" (-> ", ResolveBackendName("auto"), ")").c_str() : "",
-      o.weight_dtype.c_str(), o.num_slots, o.max_queue, o.max_prompt_tokens, o.max_new_tokens_limit,
+      o.weight_dtype.c_str(), o.activation_dtype.c_str(), o.num_slots, o.max_queue, o.max_prompt_tokens, o.max_new_tokens_limit,
       o.default_max_new_tokens, o.step_token_budget, o.max_message_bytes, o.drain_grace_seconds,
       o.max_n, o.max_stop_strings, o.max_stop_string_bytes, o.max_score_items, o.max_continuations);
   std::fflush(stdout);

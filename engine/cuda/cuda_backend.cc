@@ -109,10 +109,20 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
   b->layout_ = StateLayout::For(c.num_blocks, c.num_heads, c.qk_head_dim(), c.v_head_dim());
   b->plan_ = ScanPlan::For(c.qk_head_dim(), c.v_head_dim());
   XLSTM_ASSIGN_OR_RETURN(b->gemm_, Gemm::Create(b->stream_));
+  if (options.bf16x2_activations && b->weights_->type() == ActType::kBF16) {
+    const ModelConfig& m = b->weights_->config();
+    XLSTM_RETURN_IF_ERROR(b->gemm_->EnableBf16x2(
+        std::max({m.hidden_size, m.v_dim(), m.ffn_dim()}),
+        std::max({b->weights_->in_proj_width(), m.hidden_size, 2 * m.ffn_dim(), m.vocab_size})));
+    b->workspace_bytes_ += b->gemm_->bf16x2_bytes();
+  }
 
   const int64_t T = options.max_step_tokens, R = options.max_logit_rows;
   const int64_t D = c.hidden_size, V = c.v_dim(), F = c.ffn_dim(), NH = c.num_heads,
-                vocab = c.vocab_size, act = static_cast<int64_t>(ActSize(b->weights_->type()));
+                vocab = c.vocab_size;
+  // GEMM activations: the weights' type, or fp32 split into bf16 pairs (bf16x2).
+  b->act_type_ = options.bf16x2_activations ? ActType::kF32 : b->weights_->type();
+  const int64_t act = static_cast<int64_t>(ActSize(b->act_type_));
   const int64_t widest = std::max({D, V, F});
   auto allocate = [&](DeviceBuffer& buffer, int64_t bytes, const char* what) -> absl::Status {
     XLSTM_ASSIGN_OR_RETURN(buffer, DeviceBuffer::Allocate(static_cast<size_t>(bytes), what));
@@ -439,7 +449,7 @@ absl::Status CudaBackend::EmitLogits(absl::Span<const ForwardRow> rows,
 absl::Status CudaBackend::RunLayers(int64_t T, const StepRows& rows) {
   const ModelConfig& c = config();
   const DeviceWeights& w = *weights_;
-  const ActType type = w.type();
+  const ActType type = act_type_;
   const int64_t D = c.hidden_size, QK = c.qk_dim(), V = c.v_dim(), F = c.ffn_dim(),
                 NH = c.num_heads, P = w.in_proj_width();
   const float norm_eps = static_cast<float>(c.norm_eps), eps = static_cast<float>(c.eps);
@@ -493,7 +503,7 @@ absl::Status CudaBackend::RunHead(const int32_t* device_row_indices, int64_t cou
                                          head_rows_.as<float>(), stream_));
   XLSTM_RETURN_IF_ERROR(LaunchRmsNorm(head_rows_.as<float>(), count, D, weights_->out_norm_weight(),
                                       nullptr, static_cast<float>(c.norm_eps), head_act_.data(),
-                                      weights_->type(), stream_));
+                                      act_type_, stream_));
   XLSTM_RETURN_IF_ERROR(gemm_->Linear(weights_->lm_head(), head_act_.data(), count,
                                       logits_.as<float>(), c.vocab_size, /*accumulate=*/false));
   return LaunchSoftCap(logits_.as<float>(), count * c.vocab_size,

@@ -40,6 +40,9 @@ struct CudaBackendOptions {
   int device = 0;
   // fp32 weights and GEMM operands (exact comparisons with the CPU reference); default bf16.
   bool fp32_weights = false;
+  // With bf16 weights: GEMM activations as bf16 pairs (~16 bits, split_bf16.h) instead of
+  // bf16. Decode costs about the same (weights are read once); prefill GEMMs do twice the work.
+  bool bf16x2_activations = false;
   // Upper bound on the slot pool; the pool is min(max_slots, what fits). >= 1.
   int32_t max_slots = 256;
   // Device memory left free after everything is allocated (cuBLAS, fragmentation, others).
@@ -99,6 +102,8 @@ class CudaBackend : public Backend {
   const CudaDeviceInfo& device_info() const { return device_info_; }
   const StateLayout& state_layout() const { return layout_; }
   ActType weight_type() const { return weights_->type(); }
+  // Type the GEMM activations are written in (fp32 for fp32 weights and for bf16x2).
+  ActType activation_type() const { return act_type_; }
   int64_t weight_bytes() const { return static_cast<int64_t>(weights_->device_bytes()); }
   int64_t workspace_bytes() const { return workspace_bytes_; }
   int64_t slot_bytes() const { return layout_.slot_stride * 4; }
@@ -141,6 +146,7 @@ class CudaBackend : public Backend {
   std::unique_ptr<DeviceWeights> weights_;
   StateLayout layout_;
   ScanPlan plan_;
+  ActType act_type_ = ActType::kBF16;
   int32_t num_slots_ = 0;
   DeviceBuffer states_;  // [num_slots, slot_stride] fp32
 

@@ -1,10 +1,12 @@
 #include "engine/cuda/gemm.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cublas_loader.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/split_bf16.h"
 #include "engine/util/status_macros.h"
 
 namespace xlstm::engine::cuda {
@@ -22,6 +24,7 @@ absl::StatusOr<std::unique_ptr<Gemm>> Gemm::Create(cudaStream_t stream) {
   XLSTM_ASSIGN_OR_RETURN(const CublasFunctions* api, CublasApi());
   std::unique_ptr<Gemm> gemm(new Gemm());
   gemm->api_ = api;
+  gemm->stream_ = stream;
   XLSTM_CUBLAS_RETURN_IF_ERROR(api->create(&gemm->handle_));
   XLSTM_CUBLAS_RETURN_IF_ERROR(api->set_stream(gemm->handle_, stream));
   // Plain fp32 arithmetic for fp32 operands (no TF32 rounding); bf16 uses tensor cores anyway.
@@ -37,8 +40,46 @@ Gemm::~Gemm() {
   if (handle_ != nullptr) api_->destroy(handle_);
 }
 
+absl::Status Gemm::EnableBf16x2(int64_t max_in, int64_t max_out) {
+  if (max_in < 1 || max_out < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bf16x2 GEMM capacity: max_in ", max_in, ", max_out ", max_out));
+  }
+  XLSTM_ASSIGN_OR_RETURN(pairs_, DeviceBuffer::Allocate(2 * kBf16x2Rows * max_in * 2,
+                                                        "bf16x2 activation pairs"));
+  XLSTM_ASSIGN_OR_RETURN(products_, DeviceBuffer::Allocate(2 * kBf16x2Rows * max_out * 4,
+                                                           "bf16x2 partial products"));
+  max_in_ = max_in;
+  max_out_ = max_out;
+  return absl::OkStatus();
+}
+
 absl::Status Gemm::Linear(const DeviceMatrix& w, const void* x, int64_t rows, float* y,
                           int64_t y_stride, bool accumulate) {
+  if (!bf16x2() || w.type != ActType::kBF16) return Product(w, x, rows, y, y_stride, accumulate);
+  if (w.in_features > max_in_ || w.out_features > max_out_) {
+    return absl::InvalidArgumentError(absl::StrCat("bf16x2 GEMM: weight [", w.out_features, ", ",
+                                                   w.in_features, "] exceeds the capacity [",
+                                                   max_out_, ", ", max_in_, "]"));
+  }
+  // Each piece: split x into [hi; lo] rows, one GEMM over both (the weights are read once),
+  // then y (+)= hi-product + lo-product.
+  const float* xf = static_cast<const float*>(x);
+  for (int64_t begin = 0; begin < rows; begin += kBf16x2Rows) {
+    const int64_t n = std::min(kBf16x2Rows, rows - begin);
+    XLSTM_RETURN_IF_ERROR(
+        LaunchSplitToBf16Pairs(xf + begin * w.in_features, n, w.in_features, pairs_.data(), stream_));
+    XLSTM_RETURN_IF_ERROR(
+        Product(w, pairs_.data(), 2 * n, products_.as<float>(), w.out_features, false));
+    XLSTM_RETURN_IF_ERROR(LaunchAddPairProducts(products_.as<float>(), n, w.out_features,
+                                                y + begin * y_stride, y_stride, accumulate,
+                                                stream_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Gemm::Product(const DeviceMatrix& w, const void* x, int64_t rows, float* y,
+                           int64_t y_stride, bool accumulate) {
   if (rows == 0) return absl::OkStatus();
   if (!FitsInt(rows) || !FitsInt(w.out_features) || !FitsInt(w.in_features) || !FitsInt(y_stride) ||
       y_stride < w.out_features) {

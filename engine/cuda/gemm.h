@@ -5,7 +5,8 @@
 //
 // Precision: bf16 operands use tensor cores with fp32 accumulation; fp32 operands use plain
 // fp32 arithmetic (TF32 is disabled) so the fp32-weights mode can be compared with the CPU
-// reference at 1e-4.
+// reference at 1e-4. With EnableBf16x2(), bf16 weights take fp32 activations split into
+// bf16 pairs (split_bf16.h): bf16 weights with ~16-bit activations.
 //
 // Threading: one Gemm per stream, used by one thread.
 #ifndef XLSTM_ENGINE_CUDA_GEMM_H_
@@ -41,14 +42,33 @@ class Gemm {
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
 
-  // y = x · Wᵀ (accumulate: y += x · Wᵀ, which fuses a residual add). x is [rows, in] of
-  // w.type with row stride in_features; y is [rows, out] fp32 with row stride y_stride
-  // (>= out_features).
+  // From now on, Linear with bf16 weights takes fp32 x and runs it as bf16 pairs, in pieces of
+  // up to kBf16x2Rows rows. Allocates the pair buffers for weights of up to max_in inputs and
+  // max_out outputs (nothing is allocated per call).
+  absl::Status EnableBf16x2(int64_t max_in, int64_t max_out);
+  bool bf16x2() const { return max_in_ > 0; }
+  // Bytes allocated by EnableBf16x2.
+  int64_t bf16x2_bytes() const {
+    return static_cast<int64_t>(pairs_.bytes() + products_.bytes());
+  }
+  static constexpr int64_t kBf16x2Rows = 256;
+
+  // y = x · Wᵀ (accumulate: y += x · Wᵀ, which fuses a residual add). x is [rows, in] with row
+  // stride in_features, of w.type (fp32 for bf16 weights after EnableBf16x2); y is [rows, out]
+  // fp32 with row stride y_stride (>= out_features).
   absl::Status Linear(const DeviceMatrix& w, const void* x, int64_t rows, float* y,
                       int64_t y_stride, bool accumulate);
 
  private:
   Gemm() = default;
+  // One cuBLAS call: y = x · Wᵀ (+ y), operands of w.type.
+  absl::Status Product(const DeviceMatrix& w, const void* x, int64_t rows, float* y,
+                       int64_t y_stride, bool accumulate);
+
+  cudaStream_t stream_ = nullptr;
+  int64_t max_in_ = 0, max_out_ = 0;  // bf16x2 capacity; 0: off
+  DeviceBuffer pairs_;     // [2 * kBf16x2Rows, max_in] bf16: hi rows, then lo rows
+  DeviceBuffer products_;  // [2 * kBf16x2Rows, max_out] fp32
 
   const CublasFunctions* api_ = nullptr;  // cuBLAS, loaded at run time
   cublasHandle_t handle_ = nullptr;

@@ -86,6 +86,12 @@ CudaBackendOptions Options(bool fp32_weights, int32_t max_slots = 8) {
 
 const char* ModeName(bool fp32_weights) { return fp32_weights ? "fp32" : "bf16"; }
 
+// The HF parity tests also run bf16 weights with bf16-pair activations (split_bf16.h).
+enum class Precision { kBf16, kFp32, kBf16x2 };
+const char* PrecisionName(Precision p) {
+  return p == Precision::kFp32 ? "fp32" : p == Precision::kBf16 ? "bf16" : "bf16x2";
+}
+
 std::vector<int32_t> RandomIds(size_t n, int64_t vocab, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(vocab) - 1);
@@ -205,21 +211,24 @@ void Report(const std::string& what, double value) {
 
 // ---- Parity with the Hugging Face fixtures ----
 
-class CudaHfParityTest : public ::testing::TestWithParam<std::tuple<std::string, bool>> {
+class CudaHfParityTest : public ::testing::TestWithParam<std::tuple<std::string, Precision>> {
  protected:
   void SetUp() override {
     XLSTM_SKIP_WITHOUT_CUDA();
     fixture_ = LoadHfFixture(case_name());
     XLSTM_ASSERT_OK_AND_ASSIGN(weights_, ModelWeights::Load(fixture_.dir));
-    XLSTM_ASSERT_OK_AND_ASSIGN(backend_, CudaBackend::Create(*weights_, Options(fp32())));
+    CudaBackendOptions options = Options(fp32());
+    options.bf16x2_activations = precision() == Precision::kBf16x2;
+    XLSTM_ASSERT_OK_AND_ASSIGN(backend_, CudaBackend::Create(*weights_, options));
     vocab_ = backend_->config().vocab_size;
   }
 
   const std::string& case_name() const { return std::get<0>(GetParam()); }
-  bool fp32() const { return std::get<1>(GetParam()); }
+  Precision precision() const { return std::get<1>(GetParam()); }
+  bool fp32() const { return precision() == Precision::kFp32; }
   double tolerance() const { return fp32() ? kFp32Tolerance : kBf16Tolerance; }
   std::string Label(const std::string& what) const {
-    return absl::StrCat(case_name(), "_", ModeName(fp32()), "_", what);
+    return absl::StrCat(case_name(), "_", PrecisionName(precision()), "_", what);
   }
 
   // Feeds `ids` in one Forward (kAll) and checks every position against the reference `name`.
@@ -324,7 +333,9 @@ TEST_P(CudaHfParityTest, GreedyContinuationIsIdentical) {
     ++first_difference;
   }
   Report(Label("greedy_tokens_equal_to_hf"), static_cast<double>(first_difference));
-  if (fp32()) {
+  if (precision() != Precision::kBf16) {
+    // fp32, and bf16 weights with bf16-pair activations: rounding the weights alone keeps HF's
+    // greedy tokens on every fixture (tools/gpu/bf16_error_study.py); bf16 activations do not.
     EXPECT_EQ(generated, expected) << "first difference at generated token " << first_difference;
     EXPECT_EQ(generated_on_device, expected) << "ForwardGreedy";
   } else {
@@ -335,10 +346,13 @@ TEST_P(CudaHfParityTest, GreedyContinuationIsIdentical) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaHfParityTest,
-                         ::testing::Combine(::testing::ValuesIn(HfCases()), ::testing::Bool()),
-                         [](const ::testing::TestParamInfo<std::tuple<std::string, bool>>& info) {
+                         ::testing::Combine(::testing::ValuesIn(HfCases()),
+                                            ::testing::Values(Precision::kBf16, Precision::kFp32,
+                                                              Precision::kBf16x2)),
+                         [](const ::testing::TestParamInfo<std::tuple<std::string, Precision>>&
+                                info) {
                            return absl::StrCat(std::get<0>(info.param), "_",
-                                               ModeName(std::get<1>(info.param)));
+                                               PrecisionName(std::get<1>(info.param)));
                          });
 
 // ---- Agreement with the CPU reference ----

@@ -82,6 +82,7 @@ struct Options {
   int64_t warmup = 3;
   std::string json_path;
   bool fp32_weights = false;
+  bool bf16x2 = false;  // bf16 weights with bf16-pair activations
   int64_t max_slots = 0;  // 0: the largest decode batch
   std::string commit;
   uint64_t seed = 1234;
@@ -103,6 +104,7 @@ constexpr const char* kUsage = R"(usage: xlstm-bench [flags]
   --warmup N              untimed steps / passes before each measurement (>= 3) [3]
   --json PATH             write every figure as JSON (rewritten after each shape)
   --fp32-weights          fp32 weights and GEMMs instead of bf16
+  --bf16x2                bf16 weights with bf16-pair (~16-bit) GEMM activations
   --max-slots N           slot pool cap [largest decode batch]
   --commit HASH           source commit to record (e.g. $(git rev-parse HEAD))
   --seed N                weight and prompt seed [1234]
@@ -162,6 +164,11 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       has_value = true;
     }
     name = absl::StrReplaceAll(name, {{"_", "-"}});
+    if (name == "bf16x2") {
+      if (has_value) return absl::InvalidArgumentError("--bf16x2 takes no value");
+      o.bf16x2 = true;
+      continue;
+    }
     if (name == "fp32-weights") {
       if (has_value) return absl::InvalidArgumentError("--fp32-weights takes no value");
       o.fp32_weights = true;
@@ -770,6 +777,7 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
   CudaBackendOptions bo;
   bo.device = static_cast<int>(o.device);
   bo.fp32_weights = o.fp32_weights;
+  bo.bf16x2_activations = o.bf16x2;
   bo.max_slots = static_cast<int32_t>(o.max_slots);
   bo.max_step_tokens = max_step_tokens;
   bo.max_logit_rows = std::max<int64_t>(256, o.max_slots);
@@ -777,7 +785,8 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
                           {"max_step_tokens", bo.max_step_tokens},
                           {"max_logit_rows", bo.max_logit_rows},
                           {"reserve_bytes", bo.reserve_bytes},
-                          {"fp32_weights", bo.fp32_weights}};
+                          {"fp32_weights", bo.fp32_weights},
+                          {"bf16x2_activations", bo.bf16x2_activations}};
   const double create_start = Now();
   XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend,
                          CudaBackend::CreateRandom(config, o.seed, bo));
@@ -905,7 +914,8 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
   int rc = 0;
   for (const std::string& shape : o.shapes) {
-    Json s = {{"shape", shape}, {"weight_dtype", o.fp32_weights ? "fp32" : "bf16"}};
+    Json s = {{"shape", shape},
+              {"weight_dtype", o.fp32_weights ? "fp32" : (o.bf16x2 ? "bf16 (bf16x2 activations)" : "bf16")}};
     const double start = Now();
     auto checkpoint = [&] {
       Json partial = out;
