@@ -21,8 +21,8 @@ absl::Status CheckBackendChoice(const BackendChoice& choice) {
         absl::StrCat("--weight-dtype ", choice.weight_dtype, ": expected bfloat16 or float32"));
   }
   if (choice.activation_dtype != "bfloat16" && choice.activation_dtype != "bfloat16x2") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--activation-dtype ", choice.activation_dtype, ": expected bfloat16 or bfloat16x2"));
+    return absl::InvalidArgumentError(absl::StrCat("--activation-dtype ", choice.activation_dtype,
+                                                   ": expected bfloat16 or bfloat16x2"));
   }
   return absl::OkStatus();
 }

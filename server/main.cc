@@ -124,9 +124,10 @@ void PrintOptions(const ServerOptions& o) {
       "  max-continuations      %d\n",
       o.model_dir.c_str(), o.host.c_str(), o.port, o.metrics_port, o.backend.c_str(),
       o.backend == "auto" ? absl::StrCat(" (-> ", ResolveBackendName("auto"), ")").c_str() : "",
-      o.weight_dtype.c_str(), o.activation_dtype.c_str(), o.num_slots, o.max_queue, o.max_prompt_tokens, o.max_new_tokens_limit,
-      o.default_max_new_tokens, o.step_token_budget, o.max_message_bytes, o.drain_grace_seconds,
-      o.max_n, o.max_stop_strings, o.max_stop_string_bytes, o.max_score_items, o.max_continuations);
+      o.weight_dtype.c_str(), o.activation_dtype.c_str(), o.num_slots, o.max_queue,
+      o.max_prompt_tokens, o.max_new_tokens_limit, o.default_max_new_tokens, o.step_token_budget,
+      o.max_message_bytes, o.drain_grace_seconds, o.max_n, o.max_stop_strings,
+      o.max_stop_string_bytes, o.max_score_items, o.max_continuations);
   std::fflush(stdout);
 }
 

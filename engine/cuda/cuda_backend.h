@@ -152,21 +152,21 @@ class CudaBackend : public Backend {
 
   // Workspace, sized in Finish() for options_.max_step_tokens / max_logit_rows.
   int64_t workspace_bytes_ = 0;
-  DeviceBuffer x_;                  // [T, D] fp32 residual stream
-  DeviceBuffer act_;                // [T, max(D, V, F)] GEMM operand
-  DeviceBuffer proj_;               // [T, in_proj_width] fp32
-  DeviceBuffer up_;                 // [T, 2F] fp32
-  DeviceBuffer gates_;              // [T, NH, 3] fp32
-  DeviceBuffer partial_;            // [splits, T, NH, dv + 1] fp32
-  DeviceBuffer head_rows_;          // [max_logit_rows, D] fp32 (gathered hidden rows)
-  DeviceBuffer head_act_;           // [max_logit_rows, D] GEMM operand
-  DeviceBuffer logits_;             // [max_logit_rows, vocab] fp32
-  DeviceBuffer argmax_;             // [max_logit_rows] int32
-  DeviceBuffer step_meta_;          // int32 tokens + rows + logit row indices
-  PinnedBuffer host_meta_;          // staging for step_meta_
-  PinnedBuffer host_logits_;        // [max_logit_rows, vocab] fp32
-  int64_t meta_capacity_ = 0;       // int32 entries
-  std::vector<LogitOwner> owners_;  // per logits row of the current pass (reused)
+  DeviceBuffer x_;                          // [T, D] fp32 residual stream
+  DeviceBuffer act_;                        // [T, max(D, V, F)] GEMM operand
+  DeviceBuffer proj_;                       // [T, in_proj_width] fp32
+  DeviceBuffer up_;                         // [T, 2F] fp32
+  DeviceBuffer gates_;                      // [T, NH, 3] fp32
+  DeviceBuffer partial_;                    // [splits, T, NH, dv + 1] fp32
+  DeviceBuffer head_rows_;                  // [max_logit_rows, D] fp32 (gathered hidden rows)
+  DeviceBuffer head_act_;                   // [max_logit_rows, D] GEMM operand
+  DeviceBuffer logits_;                     // [max_logit_rows, vocab] fp32
+  DeviceBuffer argmax_;                     // [max_logit_rows] int32
+  DeviceBuffer step_meta_;                  // int32 tokens + rows + logit row indices
+  PinnedBuffer host_meta_;                  // staging for step_meta_
+  PinnedBuffer host_logits_;                // [max_logit_rows, vocab] fp32
+  int64_t meta_capacity_ = 0;               // int32 entries
+  std::vector<LogitOwner> owners_;          // per logits row of the current pass (reused)
   std::unique_ptr<DeviceSampler> sampler_;  // draws and scores from logits_
   std::vector<SampleJob> sample_jobs_;      // per lm_head piece (reused)
   std::vector<ScoreJob> score_jobs_;

@@ -45,10 +45,10 @@ absl::Status Gemm::EnableBf16x2(int64_t max_in, int64_t max_out) {
     return absl::InvalidArgumentError(
         absl::StrCat("bf16x2 GEMM capacity: max_in ", max_in, ", max_out ", max_out));
   }
-  XLSTM_ASSIGN_OR_RETURN(pairs_, DeviceBuffer::Allocate(2 * kBf16x2Rows * max_in * 2,
-                                                        "bf16x2 activation pairs"));
-  XLSTM_ASSIGN_OR_RETURN(products_, DeviceBuffer::Allocate(2 * kBf16x2Rows * max_out * 4,
-                                                           "bf16x2 partial products"));
+  XLSTM_ASSIGN_OR_RETURN(
+      pairs_, DeviceBuffer::Allocate(2 * kBf16x2Rows * max_in * 2, "bf16x2 activation pairs"));
+  XLSTM_ASSIGN_OR_RETURN(
+      products_, DeviceBuffer::Allocate(2 * kBf16x2Rows * max_out * 4, "bf16x2 partial products"));
   max_in_ = max_in;
   max_out_ = max_out;
   return absl::OkStatus();
@@ -67,8 +67,8 @@ absl::Status Gemm::Linear(const DeviceMatrix& w, const void* x, int64_t rows, fl
   const float* xf = static_cast<const float*>(x);
   for (int64_t begin = 0; begin < rows; begin += kBf16x2Rows) {
     const int64_t n = std::min(kBf16x2Rows, rows - begin);
-    XLSTM_RETURN_IF_ERROR(
-        LaunchSplitToBf16Pairs(xf + begin * w.in_features, n, w.in_features, pairs_.data(), stream_));
+    XLSTM_RETURN_IF_ERROR(LaunchSplitToBf16Pairs(xf + begin * w.in_features, n, w.in_features,
+                                                 pairs_.data(), stream_));
     XLSTM_RETURN_IF_ERROR(
         Product(w, pairs_.data(), 2 * n, products_.as<float>(), w.out_features, false));
     XLSTM_RETURN_IF_ERROR(LaunchAddPairProducts(products_.as<float>(), n, w.out_features,

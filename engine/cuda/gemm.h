@@ -48,9 +48,7 @@ class Gemm {
   absl::Status EnableBf16x2(int64_t max_in, int64_t max_out);
   bool bf16x2() const { return max_in_ > 0; }
   // Bytes allocated by EnableBf16x2.
-  int64_t bf16x2_bytes() const {
-    return static_cast<int64_t>(pairs_.bytes() + products_.bytes());
-  }
+  int64_t bf16x2_bytes() const { return static_cast<int64_t>(pairs_.bytes() + products_.bytes()); }
   static constexpr int64_t kBf16x2Rows = 256;
 
   // y = x · Wᵀ (accumulate: y += x · Wᵀ, which fuses a residual add). x is [rows, in] with row
@@ -67,8 +65,8 @@ class Gemm {
 
   cudaStream_t stream_ = nullptr;
   int64_t max_in_ = 0, max_out_ = 0;  // bf16x2 capacity; 0: off
-  DeviceBuffer pairs_;     // [2 * kBf16x2Rows, max_in] bf16: hi rows, then lo rows
-  DeviceBuffer products_;  // [2 * kBf16x2Rows, max_out] fp32
+  DeviceBuffer pairs_;                // [2 * kBf16x2Rows, max_in] bf16: hi rows, then lo rows
+  DeviceBuffer products_;             // [2 * kBf16x2Rows, max_out] fp32
 
   const CublasFunctions* api_ = nullptr;  // cuBLAS, loaded at run time
   cublasHandle_t handle_ = nullptr;

@@ -1,10 +1,9 @@
-#include "engine/cuda/split_bf16.h"
-
 #include <cuda_bf16.h>
 
 #include <algorithm>
 
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/split_bf16.h"
 
 namespace xlstm::engine::cuda {
 namespace {
@@ -60,7 +59,7 @@ absl::Status LaunchAddPairProducts(const float* products, int64_t rows, int64_t 
                                    int64_t y_stride, bool accumulate, cudaStream_t stream) {
   if (rows * cols == 0) return absl::OkStatus();
   AddPairProductsKernel<<<Blocks(rows * cols), kThreads, 0, stream>>>(products, rows, cols, y,
-                                                                       y_stride, accumulate);
+                                                                      y_stride, accumulate);
   return LaunchStatus("AddPairProductsKernel");
 }
 

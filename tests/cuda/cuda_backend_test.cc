@@ -345,15 +345,13 @@ TEST_P(CudaHfParityTest, GreedyContinuationIsIdentical) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaHfParityTest,
-                         ::testing::Combine(::testing::ValuesIn(HfCases()),
-                                            ::testing::Values(Precision::kBf16, Precision::kFp32,
-                                                              Precision::kBf16x2)),
-                         [](const ::testing::TestParamInfo<std::tuple<std::string, Precision>>&
-                                info) {
-                           return absl::StrCat(std::get<0>(info.param), "_",
-                                               PrecisionName(std::get<1>(info.param)));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllFixtures, CudaHfParityTest,
+    ::testing::Combine(::testing::ValuesIn(HfCases()),
+                       ::testing::Values(Precision::kBf16, Precision::kFp32, Precision::kBf16x2)),
+    [](const ::testing::TestParamInfo<std::tuple<std::string, Precision>>& info) {
+      return absl::StrCat(std::get<0>(info.param), "_", PrecisionName(std::get<1>(info.param)));
+    });
 
 // ---- Agreement with the CPU reference ----
 
@@ -850,8 +848,8 @@ TEST_F(CudaBackendTest, SamplesAndScoresEqualTheHostRulesOnTheSameLogits) {
   const std::vector<LogitAdjustment> adjust = {{p0[0], true, 0.5f, false},
                                                {p0[1], true, 0.0f, false},
                                                {static_cast<int32_t>(vocab_ - 1), false, 0, true}};
-  std::vector<SampleSpec> specs_a = {{greedy, 0, {}, true, 3}, {hot, 5, {}, false, 0},
-                                     {penalized, 7, adjust, true, 0}};
+  std::vector<SampleSpec> specs_a = {
+      {greedy, 0, {}, true, 3}, {hot, 5, {}, false, 0}, {penalized, 7, adjust, true, 0}};
   std::vector<SampleSpec> specs_b = {{hot, 0, adjust, false, 2}};
   const auto d0 = RandomIds(1, vocab_, 25), d1 = RandomIds(4, vocab_, 26);
   const auto cont = RandomIds(9, vocab_, 27);

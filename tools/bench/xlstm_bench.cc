@@ -82,7 +82,7 @@ struct Options {
   int64_t warmup = 3;
   std::string json_path;
   bool fp32_weights = false;
-  bool bf16x2 = false;  // bf16 weights with bf16-pair activations
+  bool bf16x2 = false;    // bf16 weights with bf16-pair activations
   int64_t max_slots = 0;  // 0: the largest decode batch
   std::string commit;
   uint64_t seed = 1234;
@@ -781,12 +781,10 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
   bo.max_slots = static_cast<int32_t>(o.max_slots);
   bo.max_step_tokens = max_step_tokens;
   bo.max_logit_rows = std::max<int64_t>(256, o.max_slots);
-  s["backend_options"] = {{"max_slots", bo.max_slots},
-                          {"max_step_tokens", bo.max_step_tokens},
-                          {"max_logit_rows", bo.max_logit_rows},
-                          {"reserve_bytes", bo.reserve_bytes},
-                          {"fp32_weights", bo.fp32_weights},
-                          {"bf16x2_activations", bo.bf16x2_activations}};
+  s["backend_options"] = {
+      {"max_slots", bo.max_slots},           {"max_step_tokens", bo.max_step_tokens},
+      {"max_logit_rows", bo.max_logit_rows}, {"reserve_bytes", bo.reserve_bytes},
+      {"fp32_weights", bo.fp32_weights},     {"bf16x2_activations", bo.bf16x2_activations}};
   const double create_start = Now();
   XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend,
                          CudaBackend::CreateRandom(config, o.seed, bo));
@@ -915,7 +913,8 @@ int Main(int argc, char** argv) {
   int rc = 0;
   for (const std::string& shape : o.shapes) {
     Json s = {{"shape", shape},
-              {"weight_dtype", o.fp32_weights ? "fp32" : (o.bf16x2 ? "bf16 (bf16x2 activations)" : "bf16")}};
+              {"weight_dtype",
+               o.fp32_weights ? "fp32" : (o.bf16x2 ? "bf16 (bf16x2 activations)" : "bf16")}};
     const double start = Now();
     auto checkpoint = [&] {
       Json partial = out;
