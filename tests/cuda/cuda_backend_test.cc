@@ -818,8 +818,9 @@ TEST_F(CudaBackendTest, SmallWorkspaceGivesTheSameLogitsAsALargeOne) {
 }
 
 // Rows that ask for samples or scores get what the host rules (token_choice.h) give on the
-// logits of the same work: each sampled or scored slot has a twin (a CopySlot) fed the same
-// tokens in a logits-only Forward, and the host reduces those logits. Covers n > 1 draws from one
+// logits of the same work: each slot has a twin (a CopySlot) fed the same tokens in a
+// logits-only Forward of the same shape (so cuBLAS picks the same algorithms and the logits are
+// bit-identical), and the host reduces those logits. Covers n > 1 draws from one
 // row, penalties and bans, logprobs and top alternatives, scores spread over several lm_head
 // pieces (max_logit_rows 5), and raw-logits rows in the same step.
 TEST_F(CudaBackendTest, SamplesAndScoresEqualTheHostRulesOnTheSameLogits) {
@@ -831,7 +832,7 @@ TEST_F(CudaBackendTest, SamplesAndScoresEqualTheHostRulesOnTheSameLogits) {
   XLSTM_ASSERT_OK_AND_ASSIGN(const auto ignored, RunRows(*backend, {{0, p0, LogitsMode::kNone},
                                                                     {1, p1, LogitsMode::kNone},
                                                                     {2, p2, LogitsMode::kNone}}));
-  for (int32_t slot : {0, 1, 2}) XLSTM_ASSERT_OK(backend->CopySlot(slot, slot + 8));
+  for (int32_t slot : {0, 1, 2, 3}) XLSTM_ASSERT_OK(backend->CopySlot(slot, slot + 8));
 
   SamplingParams greedy;
   greedy.temperature = 0;
@@ -870,12 +871,17 @@ TEST_F(CudaBackendTest, SamplesAndScoresEqualTheHostRulesOnTheSameLogits) {
   ASSERT_EQ(out.scores.size(), targets.size());
   ASSERT_EQ(static_cast<int64_t>(out.logits.size()), vocab_) << "the kLast row's logits";
 
-  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> last0,
-                             RunRows(*backend, {{8, d0, LogitsMode::kLast}}));
-  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> last1,
-                             RunRows(*backend, {{9, d1, LogitsMode::kLast}}));
-  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> all2,
-                             RunRows(*backend, {{10, fed, LogitsMode::kAll}}));
+  XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> twins,
+                             RunRows(*backend, {{8, d0, LogitsMode::kLast},
+                                                {9, d1, LogitsMode::kLast},
+                                                {10, fed, LogitsMode::kAll},
+                                                {11, p3, LogitsMode::kLast}}));
+  ASSERT_EQ(static_cast<int64_t>(twins.size()), (3 + static_cast<int64_t>(fed.size())) * vocab_);
+  const auto last0 = absl::MakeConstSpan(twins).subspan(0, vocab_);
+  const auto last1 = absl::MakeConstSpan(twins).subspan(vocab_, vocab_);
+  const auto all2 = absl::MakeConstSpan(twins).subspan(2 * vocab_, fed.size() * vocab_);
+  EXPECT_TRUE(BitIdentical(std::vector<float>(twins.end() - vocab_, twins.end()), out.logits))
+      << "the raw-logits row of the sampling step equals its twin";
   auto same_choice = [&](const TokenChoice& got, const TokenChoice& want, const char* what) {
     EXPECT_EQ(got.token, want.token) << what;
     EXPECT_NEAR(got.logprob, want.logprob, 1e-6) << what;
@@ -891,8 +897,7 @@ TEST_F(CudaBackendTest, SamplesAndScoresEqualTheHostRulesOnTheSameLogits) {
   same_choice(out.samples[3], ChooseToken(specs_b[0], last1), "row 1");
   for (size_t t = 0; t < targets.size(); ++t) {
     SCOPED_TRACE(absl::StrCat("score position ", t));
-    const TargetScore want =
-        ScoreTarget(absl::MakeConstSpan(all2).subspan(t * vocab_, vocab_), targets[t], 4);
+    const TargetScore want = ScoreTarget(all2.subspan(t * vocab_, vocab_), targets[t], 4);
     EXPECT_NEAR(out.scores[t].logprob, want.logprob, 1e-6);
     EXPECT_EQ(out.scores[t].is_argmax, want.is_argmax);
     ASSERT_EQ(out.scores[t].top.size(), 4u);
