@@ -135,7 +135,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
   XLSTM_RETURN_IF_ERROR(allocate(b->up_, T * 2 * F * 4, "the FFN up projection"));
   XLSTM_RETURN_IF_ERROR(allocate(b->gates_, T * NH * 3 * 4, "gates"));
   XLSTM_RETURN_IF_ERROR(
-      allocate(b->partial_, b->plan_.splits * T * NH * (c.v_head_dim() + 1) * 4, "read-outs"));
+      allocate(b->partial_, b->plan_.splits * T * NH * b->plan_.partial_width * 4, "read-outs"));
   XLSTM_RETURN_IF_ERROR(allocate(b->head_rows_, R * D * 4, "head rows"));
   XLSTM_RETURN_IF_ERROR(allocate(b->head_act_, R * D * act, "head operands"));
   XLSTM_RETURN_IF_ERROR(allocate(b->logits_, R * vocab * 4, "logits"));
@@ -473,10 +473,9 @@ absl::Status CudaBackend::RunLayers(int64_t T, const StepRows& rows) {
     XLSTM_RETURN_IF_ERROR(LaunchMlstmScan(proj, P, w.q_column(), w.k_column(), w.v_column(),
                                           gates_.as<float>(), rows, layout_, plan_, i, T, states,
                                           partial_.as<float>(), stream_));
-    XLSTM_RETURN_IF_ERROR(LaunchHeadNormGate(partial_.as<float>(), plan_.splits, gates_.as<float>(),
-                                             proj, P, w.o_column(), b.head_norm_weight,
-                                             b.head_norm_bias, T, NH, c.v_head_dim(), eps, norm_eps,
-                                             act, type, stream_));
+    XLSTM_RETURN_IF_ERROR(LaunchHeadNormGate(
+        partial_.as<float>(), plan_, gates_.as<float>(), proj, P, w.o_column(), b.head_norm_weight,
+        b.head_norm_bias, T, NH, c.v_head_dim(), eps, norm_eps, act, type, stream_));
     XLSTM_RETURN_IF_ERROR(gemm_->Linear(b.out_proj, act, T, x, D, /*accumulate=*/true));
     if (b.out_proj_bias != nullptr) {
       XLSTM_RETURN_IF_ERROR(LaunchAddBias(x, T, D, D, b.out_proj_bias, stream_));

@@ -55,14 +55,28 @@ struct StepRows {
 };
 
 // How the mLSTM read-out is split over DHQK: each head's rows are cut into `splits` slices of
-// `rows_per_split`, each slice summed by its own thread block; the slices are added in fixed
-// order afterwards. Chosen from the model's shape only, never from the batch, so a sequence's
-// result does not depend on what else is in the step.
+// `rows_per_split`, each slice summed by its own thread blocks (one per column tile); the
+// slices are added in fixed order afterwards. Chosen from the model's shape only, never from
+// the batch, so a sequence's result does not depend on what else is in the step.
+//
+// The scan's read-outs for (split, token t, head h) are partial_width floats at
+// partial[((split * num_tokens + t) * num_heads + h) * partial_width]: columns 0..dv-1 are that
+// split's share of num, columns dv..partial_width-1 shares of qn, to be added up. When n rides
+// along as column dv of the last tile, partial_width = dv + 1. When it is spread (n_spread:
+// dv % 32 == 0 and dv / 32 >= rows_per_thread), tile j computes the n rows w * rows_per_thread
+// + j * columns_per_thread + c (w < 8 warps, c < columns_per_thread, rows past rows_per_thread
+// skipped) of each split and writes their share of qn to column dv + j, partial_width = dv +
+// column_tiles.
 struct ScanPlan {
-  int32_t rows_per_thread = 0;  // C rows each thread keeps in registers (1, 2, 4, 8 or 16)
-  int32_t rows_per_split = 0;   // 8 warps * rows_per_thread
-  int32_t splits = 0;           // ceil(dqk / rows_per_split)
-  int32_t column_tiles = 0;     // ceil((dv + 1) / 32): the n vector rides along as column dv
+  int32_t rows_per_thread = 0;     // C rows each thread keeps in registers (1, 2, 4, 8 or 16)
+  int32_t rows_per_split = 0;      // 8 warps * rows_per_thread
+  int32_t splits = 0;              // ceil(dqk / rows_per_split)
+  bool n_spread = false;           // n spread over the column tiles (else column dv)
+  int32_t columns_per_thread = 0;  // C columns per thread: 2 when n_spread and dv % 64 == 0
+  // Tiles of 32 * columns_per_thread columns: dv / (32 * columns_per_thread) when n_spread,
+  // else ceil((dv + 1) / 32).
+  int32_t column_tiles = 0;
+  int32_t partial_width = 0;  // n_spread ? dv + column_tiles : dv + 1
 
   static ScanPlan For(int64_t dqk, int64_t dv);
 };
@@ -93,8 +107,8 @@ absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_
 
 // The matrix part of the step for every token, with C and n kept on chip across a row's tokens:
 // C = f_act C + i_act k vᵀ, n = f_act n + i_act k, and the unnormalized read-outs
-// num = (q/sqrt(dqk))ᵀ C (dv values) and qn = (q/sqrt(dqk))·n, written as partial sums
-// partial[((split * num_tokens + t) * num_heads + h) * (dv + 1) + column] (column dv = qn).
+// num = (q/sqrt(dqk))ᵀ C (dv values) and qn = (q/sqrt(dqk))·n, written as partial sums laid out
+// as ScanPlan describes (plan.splits * num_tokens * num_heads * plan.partial_width floats).
 // q, k, v are read from proj at q_column/k_column/v_column (row stride proj_stride).
 absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_column,
                              int64_t k_column, int64_t v_column, const float* gates,
@@ -102,10 +116,11 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
                              int64_t block, int64_t num_tokens, float* states, float* partial,
                              cudaStream_t stream);
 
-// Per token and head: h = num / (max(|qn|, exp(-m_t)) + eps) from the summed partials, then
-// LayerNorm over dv (biased variance, norm_eps) * weight (+ bias), times sigmoid(o) with o read
-// from proj at o_column. Writes out[t, h * dv + d] (row stride num_heads * dv).
-absl::Status LaunchHeadNormGate(const float* partial, int32_t splits, const float* gates,
+// Per token and head: h = num / (max(|qn|, exp(-m_t)) + eps) from the summed partials (laid
+// out by `plan`, as LaunchMlstmScan wrote them), then LayerNorm over dv (biased variance,
+// norm_eps) * weight (+ bias), times sigmoid(o) with o read from proj at o_column. Writes
+// out[t, h * dv + d] (row stride num_heads * dv).
+absl::Status LaunchHeadNormGate(const float* partial, const ScanPlan& plan, const float* gates,
                                 const float* proj, int64_t proj_stride, int64_t o_column,
                                 const float* weight, const float* bias, int64_t num_tokens,
                                 int64_t num_heads, int64_t dv, float eps, float norm_eps, void* out,

@@ -157,8 +157,25 @@ TEST_F(KernelsTest, StateLayoutAndScanPlanHaveTheirDocumentedShape) {
         << plan.rows_per_thread;
     EXPECT_EQ(plan.rows_per_split, 8 * plan.rows_per_thread);
     EXPECT_EQ(plan.splits, (dqk + plan.rows_per_split - 1) / plan.rows_per_split);
-    EXPECT_EQ(plan.column_tiles, (dv + 1 + 31) / 32);
+    // n is spread over the tiles exactly when they are full and cover every warp's rows; then
+    // a thread takes two columns where the 64-column tiles are full too.
+    EXPECT_EQ(plan.n_spread, dv % 32 == 0 && dv / 32 >= plan.rows_per_thread);
+    if (plan.n_spread) {
+      EXPECT_EQ(plan.columns_per_thread, dv % 64 == 0 ? 2 : 1);
+      EXPECT_EQ(plan.column_tiles, dv / (32 * plan.columns_per_thread));
+      EXPECT_EQ(plan.partial_width, dv + plan.column_tiles);
+    } else {
+      EXPECT_EQ(plan.columns_per_thread, 1);
+      EXPECT_EQ(plan.column_tiles, (dv + 1 + 31) / 32);
+      EXPECT_EQ(plan.partial_width, dv + 1);
+    }
   }
+  // The 7B shape: 8 tiles of 64 columns, n spread (two rows per warp and tile), qn in 8 columns.
+  const ScanPlan plan_7b = ScanPlan::For(256, 512);
+  EXPECT_TRUE(plan_7b.n_spread);
+  EXPECT_EQ(plan_7b.columns_per_thread, 2);
+  EXPECT_EQ(plan_7b.column_tiles, 8);
+  EXPECT_EQ(plan_7b.partial_width, 512 + 8);
 }
 
 TEST_F(KernelsTest, EmbeddingGatherCopiesRowsOfF32AndBf16Tables) {
@@ -706,11 +723,16 @@ std::vector<CellCase> CellCases() {
   struct Shape {
     int64_t dqk, dv, heads;
   };
-  // Plans: (32, 64) 4 rows per thread; (96, 192) 16; (256, 512) 16 with two splits; (5, 7) 1;
-  // (33, 65) 8 with a column tile holding only n; (16, 32) 2 (the softcaps fixture's heads);
-  // (130, 40) two splits, the second holding 2 of its 128 rows.
-  const Shape shapes[] = {{32, 64, 2}, {96, 192, 2}, {256, 512, 2}, {5, 7, 3},
-                          {33, 65, 3}, {16, 32, 4},  {130, 40, 2}};
+  // Plans: (32, 64) 4 rows per thread; (96, 192) 16; (256, 512) 16 with two splits, two
+  // columns per thread and n spread over the tiles (the 7B head); (5, 7) 1; (33, 65) 8 with a
+  // column tile holding only n; (16, 32) 2 (the softcaps fixture's heads); (130, 40) two splits,
+  // the second holding 2 of its 128 rows. n spread, two columns per thread: (40, 256) 8 rows per
+  // thread, 3 warps past dqk; (17, 128) 4 rows per thread, odd dqk (k and q staged without
+  // float4 loads); (8, 256) 1 row per thread, so tile 0 has one n row and the others none. n
+  // spread, one column per thread: (16, 96) 2 rows per thread on 3 tiles, the last without n.
+  const Shape shapes[] = {{32, 64, 2},  {96, 192, 2}, {256, 512, 2}, {5, 7, 3},
+                          {33, 65, 3},  {16, 32, 4},  {130, 40, 2},  {40, 256, 2},
+                          {17, 128, 3}, {8, 256, 2},  {16, 96, 2}};
   std::vector<CellCase> cases;
   for (const Shape& s : shapes) {
     const std::string name = absl::StrCat("dqk", s.dqk, "_dv", s.dv);
@@ -853,10 +875,11 @@ class MlstmCellTest : public ::testing::TestWithParam<CellCase> {
 TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
   const CellCase& c = GetParam();
   const int64_t NH = c.num_heads, DQK = c.dqk, DV = c.dv, QK = NH * DQK, V = NH * DV;
-  // proj rows laid out as the fused in_proj output [q | k | v | o | i | f], plus 5 spare columns
-  // so that the row stride is not the sum of the parts.
+  // proj rows laid out as the fused in_proj output [q | k | v | o | i | f], plus spare columns
+  // so that the row stride is not the sum of the parts: 4 for even dqk (the stride stays a
+  // multiple of 4 where the parts are, so k and q are staged as float4), 5 for odd.
   const int64_t q_col = 0, k_col = QK, v_col = 2 * QK, o_col = 2 * QK + V, i_col = 2 * QK + 2 * V,
-                f_col = i_col + NH, proj_stride = f_col + NH + 5;
+                f_col = i_col + NH, proj_stride = f_col + NH + 4 + DQK % 2;
   const int32_t num_rows = static_cast<int32_t>(c.slots.size());
   std::vector<int32_t> begins(num_rows);
   int64_t T = 0;
@@ -926,9 +949,9 @@ TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
   XLSTM_ASSERT_OK_AND_ASSIGN(auto d_counts, DeviceArray<int32_t>::FromHost(c.counts));
   XLSTM_ASSERT_OK_AND_ASSIGN(
       auto d_gates, DeviceArray<float>::FromHost(std::vector<float>(T * NH * 3, SentinelFloat())));
-  XLSTM_ASSERT_OK_AND_ASSIGN(
-      auto d_partial, DeviceArray<float>::FromHost(
-                          std::vector<float>(plan.splits * T * NH * (DV + 1), SentinelFloat())));
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto d_partial,
+                             DeviceArray<float>::FromHost(std::vector<float>(
+                                 plan.splits * T * NH * plan.partial_width, SentinelFloat())));
   const size_t out_used = T * V * ActSize(c.out_type);
   XLSTM_ASSERT_OK_AND_ASSIGN(auto d_out,
                              DeviceArray<unsigned char>::FromHost(
@@ -940,7 +963,7 @@ TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
   XLSTM_ASSERT_OK(LaunchMlstmScan(d_proj.get(), proj_stride, q_col, k_col, v_col, d_gates.get(),
                                   rows, layout, plan, kCellBlock, T, d_pool.get(), d_partial.get(),
                                   stream_.get()));
-  XLSTM_ASSERT_OK(LaunchHeadNormGate(d_partial.get(), plan.splits, d_gates.get(), d_proj.get(),
+  XLSTM_ASSERT_OK(LaunchHeadNormGate(d_partial.get(), plan, d_gates.get(), d_proj.get(),
                                      proj_stride, o_col, d_weight.get(),
                                      c.norm_bias ? d_bias.get() : nullptr, T, NH, DV, kCellEps,
                                      kCellNormEps, d_out.get(), c.out_type, stream_.get()));
@@ -955,6 +978,19 @@ TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
 
   auto at = [&](int64_t t, int64_t column) { return &proj[t * proj_stride + column]; };
   auto gate_index = [&](int64_t t, int64_t h) { return (t * NH + h) * 3; };
+  // The scan's partial read-outs of (split s, token t, head h) for column col of [num | qn]:
+  // num[col] for col < DV; qn (col == DV) is spread over columns DV..partial_width-1.
+  const int64_t W = plan.partial_width;
+  auto partials = [&](int32_t s, int64_t t, int64_t h, int64_t col) {
+    std::vector<float> values;
+    const int64_t base = ((s * T + t) * NH + h) * W;
+    if (col < DV) {
+      values.push_back(partial[base + col]);
+    } else {
+      for (int64_t j = DV; j < W; ++j) values.push_back(partial[base + j]);
+    }
+    return values;
+  };
 
   // (1) Gates, one step at a time from the GPU's previous m (so that fp32 drift of m over a
   // row does not add up): the error of m_t, and the relative error of f_act and i_act (exps of
@@ -1004,7 +1040,7 @@ TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
           for (int64_t col = 0; col <= DV; ++col) {
             double sum = 0;
             for (int32_t s = 0; s < plan.splits; ++s) {
-              sum += partial[((s * T + t) * NH + h) * (DV + 1) + col];
+              for (float p : partials(s, t, h, col)) sum += p;
             }
             read_got.push_back(sum);
             read_want.push_back(num[col]);
@@ -1025,7 +1061,7 @@ TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
     }
     EXPECT_TRUE(AllWithin(state_got, state_want, state_tol)) << "C and n in the pool";
     EXPECT_TRUE(AllWithin(read_got, read_want, read_tol))
-        << "read-outs (partial sums over splits, column dv = qn)";
+        << "read-outs (partial sums over splits and, for qn, over the qn columns)";
   }
 
   // (3) Head outputs from the GPU's partials and m_t.
@@ -1036,9 +1072,10 @@ TEST_P(MlstmCellTest, GatesScanAndHeadNormMatchTheStepRecurrence) {
         for (int64_t col = 0; col <= DV; ++col) {
           num[col] = magnitude[col] = 0;
           for (int32_t s = 0; s < plan.splits; ++s) {
-            const double p = partial[((s * T + t) * NH + h) * (DV + 1) + col];
-            num[col] += p;
-            magnitude[col] += std::fabs(p);
+            for (float p : partials(s, t, h, col)) {
+              num[col] += p;
+              magnitude[col] += std::fabs(p);
+            }
           }
         }
         ReferenceHeadOutput(num, magnitude, gates[gate_index(t, h) + 2], at(t, o_col + h * DV),

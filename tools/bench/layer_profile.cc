@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   const StateLayout layout = StateLayout::For(1, NH, dqk, dv);
   const ScanPlan plan = ScanPlan::For(dqk, dv);
   DeviceBuffer states = Alloc(R * layout.slot_stride * 4),
-               partial = Alloc(plan.splits * T * NH * (dv + 1) * 4), meta = Alloc(3 * R * 4);
+               partial = Alloc(plan.splits * T * NH * plan.partial_width * 4),
+               meta = Alloc(3 * R * 4);
   std::vector<int32_t> host_meta(3 * R);
   for (int64_t r = 0; r < R; ++r) {
     host_meta[r] = static_cast<int32_t>(r);
@@ -114,9 +115,9 @@ int main(int argc, char** argv) {
        }},
       {"head_norm_gate",
        [&] {
-         return LaunchHeadNormGate(partial.as<float>(), plan.splits, gates.as<float>(),
-                                   proj.as<float>(), P, o_col, ones.as<float>(), nullptr, T, NH, dv,
-                                   1e-6f, 1e-6f, act.data(), ActType::kBF16, st);
+         return LaunchHeadNormGate(partial.as<float>(), plan, gates.as<float>(), proj.as<float>(),
+                                   P, o_col, ones.as<float>(), nullptr, T, NH, dv, 1e-6f, 1e-6f,
+                                   act.data(), ActType::kBF16, st);
        }},
       {"gemm_out_proj",
        [&] { return gemm.Linear(out_proj, act.data(), T, x.as<float>(), D, true); }},
@@ -139,9 +140,10 @@ int main(int argc, char** argv) {
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
   std::printf(
-      "D=%ld heads=%ld: %ld rows x %ld tokens (dqk %ld, dv %ld; scan: %d rows/thread, "
-      "%d splits, %d column tiles)\n\n| kernel | ms per layer |\n|---|---|\n",
-      D, NH, R, per, dqk, dv, plan.rows_per_thread, plan.splits, plan.column_tiles);
+      "D=%ld heads=%ld: %ld rows x %ld tokens (dqk %ld, dv %ld; scan: %d rows x %d columns per "
+      "thread, %d splits, %d column tiles, n %s)\n\n| kernel | ms per layer |\n|---|---|\n",
+      D, NH, R, per, dqk, dv, plan.rows_per_thread, plan.columns_per_thread, plan.splits,
+      plan.column_tiles, plan.n_spread ? "spread over the tiles" : "as column dv");
   double total = 0;
   constexpr int kRepeats = 5;
   for (const Step& step : steps) {
