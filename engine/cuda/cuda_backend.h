@@ -157,7 +157,7 @@ class CudaBackend : public Backend {
   DeviceBuffer proj_;                       // [T, in_proj_width] fp32
   DeviceBuffer up_;                         // [T, 2F] fp32
   DeviceBuffer gates_;                      // [T, NH, 3] fp32
-  DeviceBuffer partial_;                    // [splits, T, NH, dv + 1] fp32
+  DeviceBuffer partial_;                    // [splits, T, NH, plan_.partial_width] fp32
   DeviceBuffer head_rows_;                  // [max_logit_rows, D] fp32 (gathered hidden rows)
   DeviceBuffer head_act_;                   // [max_logit_rows, D] GEMM operand
   DeviceBuffer logits_;                     // [max_logit_rows, vocab] fp32
