@@ -20,7 +20,8 @@ struct BackendChoice {
   int32_t step_token_budget = 512;  // sizes the CUDA workspace
 };
 
-// Checks --backend, --weight-dtype and --activation-dtype (before anything is loaded); errors name the flag.
+// Checks --backend, --weight-dtype and --activation-dtype (before anything is loaded); errors name
+// the flag.
 absl::Status CheckBackendChoice(const BackendChoice& choice);
 
 // "cpu" or "cuda": what `auto` resolves to on this machine.

@@ -14,7 +14,7 @@ struct ServerOptions {
   int32_t port = 50051;
   int32_t metrics_port = 9090;  // -1: no metrics endpoint
   std::string backend = "auto";
-  std::string weight_dtype = "bfloat16";  // CUDA backend weights
+  std::string weight_dtype = "bfloat16";      // CUDA backend weights
   std::string activation_dtype = "bfloat16";  // CUDA GEMM activations (bf16 weights)
   int32_t num_slots = 64;
   int32_t max_queue = 256;

@@ -260,9 +260,10 @@ absl::Status CudaBackend::ForwardGreedy(absl::Span<const ForwardRow> rows,
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].logits == LogitsMode::kAll || !rows[r].samples.empty() ||
         rows[r].score != nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ForwardGreedy: row ", r, " asks for kAll logits, samples or a score (kLast or kNone "
-          "only)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("ForwardGreedy: row ", r,
+                       " asks for kAll logits, samples or a score (kLast or kNone "
+                       "only)"));
     }
   }
   return RunRows(rows, /*greedy=*/true, nullptr, &ids);
@@ -306,7 +307,7 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
   for (size_t r = 0; r < rows.size(); ++r) {
     const ForwardRow& row = rows[r];
     // Samples are drawn from the last position's logits, scores need every position's.
-    const LogitsMode wanted = !row.samples.empty() ? LogitsMode::kLast
+    const LogitsMode wanted = !row.samples.empty()   ? LogitsMode::kLast
                               : row.score != nullptr ? LogitsMode::kAll
                                                      : row.logits;
     const int64_t n = static_cast<int64_t>(row.tokens.size());

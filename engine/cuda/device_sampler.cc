@@ -83,9 +83,8 @@ absl::Status DeviceSampler::Sample(const float* logits, int64_t rows,
   for (size_t i = 0; i < jobs.size(); ++i) {
     const SampleJob& job = jobs[i];
     if (job.logits_row < 0 || job.logits_row >= rows) {
-      return absl::InvalidArgumentError(absl::StrCat("sample job ", i, ": logits row ",
-                                                     job.logits_row, " is outside [0, ", rows,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sample job ", i, ": logits row ", job.logits_row, " is outside [0, ", rows, ")"));
     }
     if (job.spec == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("sample job ", i, " has no spec"));
@@ -97,10 +96,9 @@ absl::Status DeviceSampler::Sample(const float* logits, int64_t rows,
                                                      kMaxTopLogprobsPerToken, "]"));
     }
     if (static_cast<int64_t>(spec.adjustments.size()) > vocab_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sample job ", i, ": ", spec.adjustments.size(),
-                       " logit adjustments for a vocabulary of ", vocab_,
-                       " (tokens must be distinct)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sample job ", i, ": ", spec.adjustments.size(),
+          " logit adjustments for a vocabulary of ", vocab_, " (tokens must be distinct)"));
     }
     for (const LogitAdjustment& a : spec.adjustments) {
       if (a.token < 0 || a.token >= vocab_) {
@@ -133,7 +131,8 @@ absl::Status DeviceSampler::Sample(const float* logits, int64_t rows,
       SamplingJob job;
       job.row = jobs[next + i].logits_row;
       const bool greedy = p.greedy();
-      job.flags = (greedy ? kJobGreedy : 0) | (spec.logprob || spec.top_logprobs > 0 ? kJobStats : 0);
+      job.flags =
+          (greedy ? kJobGreedy : 0) | (spec.logprob || spec.top_logprobs > 0 ? kJobStats : 0);
       if (!greedy) {
         job.inv_temperature = 1.0 / p.temperature;  // as DrawToken computes it
         job.uniform = CounterUniform(p.seed, spec.step);
@@ -220,8 +219,8 @@ absl::Status DeviceSampler::RunSampleBatch(const float* logits, int32_t count,
     int sorted = 0;
     XLSTM_RETURN_IF_ERROR(LaunchSortRows(keys, g.sampled, vocab_, sort_temp_.data(),
                                          sort_temp_bytes_, &sorted, stream_));
-    XLSTM_RETURN_IF_ERROR(LaunchDrawSampled(device_jobs, g.begin, g.count, vocab_, keys[sorted],
-                                            results, stream_));
+    XLSTM_RETURN_IF_ERROR(
+        LaunchDrawSampled(device_jobs, g.begin, g.count, vocab_, keys[sorted], results, stream_));
   }
   if (any_stats) {
     XLSTM_RETURN_IF_ERROR(LaunchRawStats(logits, vocab_, device_jobs, count, results, stream_));
@@ -234,18 +233,16 @@ absl::Status DeviceSampler::RunSampleBatch(const float* logits, int32_t count,
 }
 
 absl::Status DeviceSampler::Score(const float* logits, int64_t rows,
-                                  absl::Span<const ScoreJob> jobs,
-                                  std::vector<TargetScore>& out) {
+                                  absl::Span<const ScoreJob> jobs, std::vector<TargetScore>& out) {
   for (size_t i = 0; i < jobs.size(); ++i) {
     const ScoreJob& job = jobs[i];
     if (job.logits_row < 0 || job.logits_row >= rows) {
-      return absl::InvalidArgumentError(absl::StrCat("score job ", i, ": logits row ",
-                                                     job.logits_row, " is outside [0, ", rows,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "score job ", i, ": logits row ", job.logits_row, " is outside [0, ", rows, ")"));
     }
     if (job.target < 0 || job.target >= vocab_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "score job ", i, ": target ", job.target, " is outside [0, ", vocab_, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("score job ", i, ": target ", job.target, " is outside [0, ", vocab_, ")"));
     }
     if (job.top_logprobs < 0 || job.top_logprobs > kMaxTopLogprobsPerToken) {
       return absl::InvalidArgumentError(absl::StrCat("score job ", i, ": top_logprobs ",
@@ -257,8 +254,8 @@ absl::Status DeviceSampler::Score(const float* logits, int64_t rows,
   const size_t first = out.size();
   out.reserve(first + jobs.size());
   for (size_t next = 0; next < jobs.size();) {
-    const int32_t count =
-        static_cast<int32_t>(std::min<size_t>(jobs.size() - next, static_cast<size_t>(job_capacity_)));
+    const int32_t count = static_cast<int32_t>(
+        std::min<size_t>(jobs.size() - next, static_cast<size_t>(job_capacity_)));
     auto* host_jobs = host_staging_.as<SamplingJob>();
     for (int32_t i = 0; i < count; ++i) {
       const ScoreJob& job = jobs[next + i];

@@ -236,7 +236,17 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
 
   // p for the positions of one chunk (0 past k), and their inclusive block scan.
-  auto chunk_probs = [&](int64_t base, double (&p)[kItems], double (&cum)[kItems],
+  // The smallest of every thread's `value`, on every thread.
+  auto block_min = [&](int32_t value) {
+    const int32_t reduced = IntReduce(temp.reduce_int).Reduce(value, MinInt());
+    if (threadIdx.x == 0) shared_int = reduced;
+    __syncthreads();
+    const int32_t result = shared_int;
+    __syncthreads();  // shared_int and temp are reused by the next collective
+    return result;
+  };
+
+  auto chunk_probs = [&](int64_t base, double(&p)[kItems], double(&cum)[kItems],
                          double& chunk_sum) {
 #pragma unroll
     for (int t = 0; t < kItems; ++t) {
@@ -270,11 +280,7 @@ __global__ void __launch_bounds__(kThreads)
         cut = min(cut, static_cast<int32_t>(i));
       }
     }
-    const int32_t block_cut = IntReduce(temp.reduce_int).Reduce(cut, MinInt());
-    if (threadIdx.x == 0) shared_int = block_cut;
-    __syncthreads();
-    cut = shared_int;
-    __syncthreads();
+    cut = block_min(cut);
     if (cut != INT32_MAX) {  // uniform across the block
       keep = cut;
       // The mass is the cumulative p at keep - 1: in this chunk, or the carry when keep - 1 is
@@ -308,11 +314,7 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t i = base + first + t;
       if (i < keep && u < __dadd_rn(carry, cum[t])) pick = min(pick, static_cast<int32_t>(i));
     }
-    const int32_t block_pick = IntReduce(temp.reduce_int).Reduce(pick, MinInt());
-    if (threadIdx.x == 0) shared_int = block_pick;
-    __syncthreads();
-    pick = shared_int;
-    __syncthreads();
+    pick = block_min(pick);
     if (pick != INT32_MAX) {
       chosen = pick;
       break;
@@ -395,10 +397,9 @@ absl::Status SortRowsTempBytes(int64_t vocab, int32_t slots, size_t* bytes) {
   // uses the two key buffers as its ping-pong storage, so the scratch is small.
   cub::DoubleBuffer<uint64_t> keys(nullptr, nullptr);
   *bytes = 0;
-  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortKeys(nullptr, *bytes, keys,
-                                                            int64_t{slots} * vocab, 0,
-                                                            SortEndBit(vocab, slots),
-                                                            cudaStream_t{nullptr}));
+  XLSTM_CUDA_RETURN_IF_ERROR(
+      cub::DeviceRadixSort::SortKeys(nullptr, *bytes, keys, int64_t{slots} * vocab, 0,
+                                     SortEndBit(vocab, slots), cudaStream_t{nullptr}));
   return absl::OkStatus();
 }
 

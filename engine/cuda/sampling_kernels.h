@@ -57,15 +57,15 @@ inline constexpr int32_t kAdjustBanned = 2;
 
 // One job, as the kernels read it.
 struct SamplingJob {
-  int64_t row = 0;               // logits row
-  double inv_temperature = 0;    // 1 / temperature, computed on the host exactly as the host
-                                 // reference does (sampled jobs only)
+  int64_t row = 0;             // logits row
+  double inv_temperature = 0;  // 1 / temperature, computed on the host exactly as the host
+                               // reference does (sampled jobs only)
   double top_p = 1;
   double min_p = 0;
-  double uniform = 0;            // CounterUniform(seed, step), computed on the host
+  double uniform = 0;  // CounterUniform(seed, step), computed on the host
   int32_t flags = 0;
-  int32_t top_k = 0;             // effective k in [1, vocab]
-  int32_t adjust_begin = 0;      // first adjustment of this job in the batch's array
+  int32_t top_k = 0;         // effective k in [1, vocab]
+  int32_t adjust_begin = 0;  // first adjustment of this job in the batch's array
   int32_t adjust_count = 0;
   int32_t slot = -1;             // key-buffer slot within its group; -1: none
   int32_t target = 0;            // Score target
@@ -82,8 +82,8 @@ struct DeviceAdjustment {
 
 // What comes back per job.
 struct SamplingResult {
-  double logprob;  // log softmax(raw)[token or target] (kJobStats)
-  int32_t token;   // the chosen token (Generate jobs)
+  double logprob;     // log softmax(raw)[token or target] (kJobStats)
+  int32_t token;      // the chosen token (Generate jobs)
   int32_t is_argmax;  // target is the first index of the raw maximum (kJobStats)
   int32_t top_token[kSamplingMaxTop];
   double top_logprob[kSamplingMaxTop];

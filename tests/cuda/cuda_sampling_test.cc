@@ -15,8 +15,6 @@
 // of a boundary (the device sums in another order). Random logits never get there, but an
 // all-equal row can: its cumulative probabilities are multiples of 1/m, and top_p * m may be an
 // integer exactly. Those specs are given top_p = 1 (see AvoidExactTopPBoundary).
-#include "engine/cuda/device_sampler.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -33,6 +31,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/cuda/device_sampler.h"
 #include "engine/sampling/logprobs.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/token_choice.h"
@@ -56,13 +55,20 @@ constexpr int kRowKinds = 7;
 
 const char* KindName(RowKind kind) {
   switch (kind) {
-    case RowKind::kNormal: return "normal";
-    case RowKind::kQuantized: return "quantized (ties)";
-    case RowKind::kAllEqual: return "all equal";
-    case RowKind::kMasked: return "masked (-inf)";
-    case RowKind::kSignedZeros: return "signed zeros";
-    case RowKind::kPeaked: return "peaked";
-    case RowKind::kWide: return "wide (underflow)";
+    case RowKind::kNormal:
+      return "normal";
+    case RowKind::kQuantized:
+      return "quantized (ties)";
+    case RowKind::kAllEqual:
+      return "all equal";
+    case RowKind::kMasked:
+      return "masked (-inf)";
+    case RowKind::kSignedZeros:
+      return "signed zeros";
+    case RowKind::kPeaked:
+      return "peaked";
+    case RowKind::kWide:
+      return "wide (underflow)";
   }
   return "?";
 }
@@ -166,7 +172,7 @@ struct JobSet {
 };
 
 struct SpecOptions {
-  int max_adjustments = 24;   // random lists of up to this many tokens (capped at vocab)
+  int max_adjustments = 24;  // random lists of up to this many tokens (capped at vocab)
   int min_adjustments = 0;
 };
 
@@ -287,17 +293,18 @@ class DeviceSamplerTest : public ::testing::Test {
       with_logprob += job.spec->logprob || job.spec->top_logprobs > 0 ? 1 : 0;
       if (!problem.empty() && ++failures <= kMaxReportedFailures) {
         ADD_FAILURE() << "job " << j << " (vocab " << logits.vocab << ", row " << job.logits_row
-                      << ", " << KindName(logits.kinds[static_cast<size_t>(job.logits_row)])
-                      << ", " << Describe(*job.spec) << "): " << problem;
+                      << ", " << KindName(logits.kinds[static_cast<size_t>(job.logits_row)]) << ", "
+                      << Describe(*job.spec) << "): " << problem;
       }
     }
     EXPECT_EQ(failures, 0) << "of " << set.jobs.size() << " jobs";
     // The logits are read only.
     XLSTM_ASSERT_OK_AND_ASSIGN(std::vector<float> after, device_logits.Download());
     EXPECT_TRUE(BitIdentical(after, logits.host));
-    std::printf("[   info   ] vocab %lld: %zu jobs (%d greedy, %d with log-probs) match "
-                "ChooseToken\n",
-                static_cast<long long>(logits.vocab), set.jobs.size(), greedy, with_logprob);
+    std::printf(
+        "[   info   ] vocab %lld: %zu jobs (%d greedy, %d with log-probs) match "
+        "ChooseToken\n",
+        static_cast<long long>(logits.vocab), set.jobs.size(), greedy, with_logprob);
   }
 
   // Score jobs on every row: random targets, the argmax, a later tied maximum, a masked token.
@@ -356,9 +363,8 @@ class DeviceSamplerTest : public ::testing::Test {
       if (!problem.empty() && ++failures <= kMaxReportedFailures) {
         ADD_FAILURE() << "score job " << j << " (vocab " << logits.vocab << ", row "
                       << job.logits_row << ", "
-                      << KindName(logits.kinds[static_cast<size_t>(job.logits_row)])
-                      << ", target " << job.target << ", top " << job.top_logprobs
-                      << "): " << problem;
+                      << KindName(logits.kinds[static_cast<size_t>(job.logits_row)]) << ", target "
+                      << job.target << ", top " << job.top_logprobs << "): " << problem;
       }
     }
     EXPECT_EQ(failures, 0) << "of " << jobs.size() << " score jobs";
@@ -501,8 +507,10 @@ TEST_F(DeviceSamplerTest, MeasureSampleCostVocab50304) {
       out.clear();
       XLSTM_ASSERT_OK(sampler->Sample(device_logits.get(), kRows, jobs, out));
     }
-    const double us = std::chrono::duration<double, std::micro>(
-                          std::chrono::steady_clock::now() - start).count() / kIterations;
+    const double us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count() /
+        kIterations;
     std::printf("[ measured ] DeviceSampler::Sample vocab %lld, %3d %s jobs: %8.1f us per call\n",
                 static_cast<long long>(kVocab), n, what, us);
     if (n > 64) return;  // the host reference is slow at this size; 64 is plenty
@@ -526,12 +534,12 @@ TEST_F(DeviceSamplerTest, MeasureSampleCostVocab50304) {
     out.clear();
     XLSTM_ASSERT_OK(sampler->Score(device_logits.get(), kRows, scores, out));
   }
-  std::printf("[ measured ] DeviceSampler::Score vocab %lld, 256 targets with top 5: %8.1f us "
-              "per call\n",
-              static_cast<long long>(kVocab),
-              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-                      .count() /
-                  10);
+  std::printf(
+      "[ measured ] DeviceSampler::Score vocab %lld, 256 targets with top 5: %8.1f us "
+      "per call\n",
+      static_cast<long long>(kVocab),
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
+          10);
 }
 
 }  // namespace

@@ -105,24 +105,22 @@ for test in cuda_kernels_test cuda_backend_test cuda_sampling_test; do
   fi
 done
 
-if [[ ! -x $SANITIZER ]]; then
-  fail_step memcheck "compute-sanitizer not found at $SANITIZER"
-elif reason=$(binary_ready "$KERNELS_TEST"); then
-  # --error-exitcode: without it compute-sanitizer exits with the program's status even when
-  # it reported memory errors.
-  run_step memcheck "$SANITIZER" --tool memcheck --error-exitcode 86 --print-limit 50 \
-    "$KERNELS_TEST" --gtest_filter="$MEMCHECK_FILTER" "${EXTRA_ARGS[@]}"
-else
-  fail_step memcheck "$reason"
-fi
-if [[ ! -x $SANITIZER ]]; then
-  fail_step memcheck_sampling "compute-sanitizer not found at $SANITIZER"
-elif reason=$(binary_ready "$SAMPLING_TEST"); then
-  run_step memcheck_sampling "$SANITIZER" --tool memcheck --error-exitcode 86 --print-limit 50 \
-    "$SAMPLING_TEST" --gtest_filter="$SAMPLING_MEMCHECK_FILTER" "${EXTRA_ARGS[@]}"
-else
-  fail_step memcheck_sampling "$reason"
-fi
+# memcheck_step NAME TEST_BINARY GTEST_FILTER
+# --error-exitcode: without it compute-sanitizer exits with the program's status even when it
+# reported memory errors.
+memcheck_step() {
+  local name=$1 binary=$2 filter=$3 reason
+  if [[ ! -x $SANITIZER ]]; then
+    fail_step "$name" "compute-sanitizer not found at $SANITIZER"
+  elif reason=$(binary_ready "$binary"); then
+    run_step "$name" "$SANITIZER" --tool memcheck --error-exitcode 86 --print-limit 50 \
+      "$binary" --gtest_filter="$filter" "${EXTRA_ARGS[@]}"
+  else
+    fail_step "$name" "$reason"
+  fi
+}
+memcheck_step memcheck "$KERNELS_TEST" "$MEMCHECK_FILTER"
+memcheck_step memcheck_sampling "$SAMPLING_TEST" "$SAMPLING_MEMCHECK_FILTER"
 
 # gtest prints skipped tests; with XLSTM_REQUIRE_CUDA nothing should skip, so say so if it did.
 for log in "$REPORT_DIR"/cuda_kernels_test.log "$REPORT_DIR"/cuda_backend_test.log \
