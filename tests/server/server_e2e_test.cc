@@ -91,6 +91,43 @@ TEST(ServerE2ETest, StreamedGreedyAndScoreEqualXlstmRun) {
   EXPECT_EQ(c.is_greedy(), ref["is_greedy"].get<bool>());
 }
 
+// Seeded sampling through the server (the backend draws: on the device with --backend cuda)
+// gives the tokens xlstm-run's host sampler gives, for several parameter mixes. The values are
+// exact in float (the wire type) and in decimal (xlstm-run's flags), so both sides sample with
+// the same parameters.
+TEST(ServerE2ETest, SeededSamplingEqualsXlstmRun) {
+  ServerProcess server({"--num-slots", "4"});
+  struct Mix {
+    float temperature;
+    int32_t top_k;
+    float top_p, min_p, repetition_penalty;
+    uint64_t seed;
+    const char* flags;
+  };
+  const Mix mixes[] = {
+      {0.75f, 0, 1.0f, 0.0f, 1.0f, 7, "--temperature 0.75 --seed 7"},
+      {1.25f, 20, 0.875f, 0.0f, 1.0f, 3, "--temperature 1.25 --top-k 20 --top-p 0.875 --seed 3"},
+      {0.75f, 0, 1.0f, 0.0625f, 1.25f, 11,
+       "--temperature 0.75 --min-p 0.0625 --repetition-penalty 1.25 --seed 11"},
+  };
+  for (const Mix& m : mixes) {
+    SCOPED_TRACE(m.flags);
+    xlstm::v1::GenerateRequest req = IdsRequest({5, 17, 9}, 20, false, m.seed);
+    auto* sp = req.mutable_sampling();
+    sp->set_temperature(m.temperature);
+    sp->set_top_k(m.top_k);
+    sp->set_top_p(m.top_p);
+    sp->set_min_p(m.min_p);
+    sp->set_repetition_penalty(m.repetition_penalty);
+    GenResult g = Generate(server.stub(), req);
+    ASSERT_TRUE(g.status.ok()) << g.status.error_message();
+    auto expected = nlohmann::json::parse(RunCommand(kRun + " generate --model " + kModel +
+                                                     " --ids 5,17,9 --max-new-tokens 20 " +
+                                                     m.flags + " --ignore-eos --json"));
+    EXPECT_EQ(g.ids, expected["ids"].get<std::vector<int32_t>>());
+  }
+}
+
 TEST(ServerE2ETest, SixtyFourConcurrentStreamsEqualAloneAndMetricsCount) {
   ServerProcess server({"--num-slots", "32", "--step-token-budget", "64"});
   constexpr int kN = 64;
