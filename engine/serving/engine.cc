@@ -39,6 +39,9 @@ enum class Phase {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// How close to its deadline a cancel must arrive to count as the deadline's (see Run()).
+constexpr Clock::duration kDeadlineSlack = std::chrono::milliseconds(20);
+
 // Sample i > 0 of an n > 1 request draws from its own stream.
 uint64_t SampleSeed(uint64_t seed, int32_t sample) {
   return seed + static_cast<uint64_t>(sample) * 0x9E3779B97F4A7C15ULL;
@@ -467,11 +470,21 @@ void Engine::Run() {
     int32_t left_queue = 0;  // waiting requests that left the queue this iteration
 
     // 1. Cancels first, then deadlines: their slots are free for this iteration's admission.
+    const Clock::time_point now = Clock::now();
+    auto expired = [now](const auto& r) { return r->deadline && now >= *r->deadline; };
+    // gRPC cancels a call whose deadline passed at about the moment our own deadline check
+    // would end it; such a cancel is a deadline expiry (the clocks are converted at arrival, so
+    // they may disagree by a little: kDeadlineSlack).
+    auto cancel_status = [now](const Request& r) {
+      return r.deadline && now + kDeadlineSlack >= *r.deadline
+                 ? absl::DeadlineExceededError("deadline exceeded")
+                 : absl::CancelledError("request cancelled");
+    };
     for (RequestId id : cancels) {
       auto w = std::find_if(L.waiting.begin(), L.waiting.end(),
                             [id](const auto& r) { return r->id == id; });
       if (w != L.waiting.end()) {
-        end_request(**w, absl::CancelledError("request cancelled"));
+        end_request(**w, cancel_status(**w));
         L.waiting.erase(w);
         ++left_queue;
         continue;
@@ -479,12 +492,10 @@ void Engine::Run() {
       auto a = std::find_if(L.active.begin(), L.active.end(),
                             [id](const auto& r) { return r->id == id; });
       if (a != L.active.end()) {
-        end_request(**a, absl::CancelledError("request cancelled"));
+        end_request(**a, cancel_status(**a));
         L.active.erase(a);
       }
     }
-    const Clock::time_point now = Clock::now();
-    auto expired = [now](const auto& r) { return r->deadline && now >= *r->deadline; };
     for (auto it = L.waiting.begin(); it != L.waiting.end();) {
       if (expired(*it)) {
         end_request(**it, absl::DeadlineExceededError("deadline exceeded while queued"));

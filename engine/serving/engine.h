@@ -81,7 +81,8 @@ class Engine {
   absl::StatusOr<RequestId> SubmitGenerate(GenerateRequest request);
   absl::StatusOr<RequestId> SubmitScore(ScoreRequest request);
 
-  // Ends a request with CANCELLED (its slots freed at the next iteration). Unknown or finished
+  // Ends a request with CANCELLED, or DEADLINE_EXCEEDED when its deadline has passed (gRPC
+  // cancels calls at their deadline), its slots freed at the next iteration. Unknown or finished
   // ids are ignored.
   void Cancel(RequestId id);
 

@@ -307,6 +307,31 @@ TEST(EngineFakeTest, CancelWhileWaitingAndDeadlinesReleaseEverything) {
   h.WaitIdle();
 }
 
+// gRPC cancels a call when its deadline passes, often before the engine's own deadline check
+// sees it: such a cancel ends the request as DEADLINE_EXCEEDED, an early one as CANCELLED.
+TEST(EngineFakeTest, ACancelAtTheDeadlineIsADeadlineExpiry) {
+  Harness h(2);
+  h.backend->Hold(true);
+  GenerateCollector late, early;
+  GenerateRequest rl = Greedy(Prompt(3, 1), 1000), re = Greedy(Prompt(3, 2), 1000);
+  rl.deadline = Clock::now() + std::chrono::milliseconds(30);
+  re.deadline = Clock::now() + std::chrono::seconds(60);
+  late.Attach(rl);
+  early.Attach(re);
+  auto id_late = h.engine->SubmitGenerate(std::move(rl));
+  auto id_early = h.engine->SubmitGenerate(std::move(re));
+  ASSERT_TRUE(id_late.ok() && id_early.ok());
+  h.WaitRunning(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  h.engine->Cancel(*id_late);
+  h.engine->Cancel(*id_early);
+  h.backend->Hold(false);
+  ASSERT_TRUE(late.Wait() && early.Wait());
+  EXPECT_EQ(late.Done().status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(early.Done().status.code(), absl::StatusCode::kCancelled);
+  h.WaitIdle();
+}
+
 TEST(EngineFakeTest, InvalidRequestsAreRejectedWithFieldAndLimit) {
   Harness h(2);
   auto submit = [&](GenerateRequest r) {
