@@ -14,7 +14,8 @@ namespace xlstm::server {
 struct BackendChoice {
   std::string backend = "auto";           // auto | cpu | cuda
   std::string weight_dtype = "bfloat16";  // CUDA weights: bfloat16 | float32
-  // CUDA GEMM activations with bf16 weights: bfloat16 | bfloat16x2 (split_bf16.h)
+  // CUDA GEMM activations with bf16 weights: bfloat16 | bfloat16x2 (kernels.h,
+  // LaunchSplitToBf16Pairs)
   std::string activation_dtype = "bfloat16";
   int32_t max_slots = 64;           // CPU: exactly this many; CUDA: at most (memory permitting)
   int32_t step_token_budget = 512;  // sizes the CUDA workspace

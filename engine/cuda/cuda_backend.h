@@ -40,7 +40,7 @@ struct CudaBackendOptions {
   int device = 0;
   // fp32 weights and GEMM operands (exact comparisons with the CPU reference); default bf16.
   bool fp32_weights = false;
-  // With bf16 weights: GEMM activations as bf16 pairs (~16 bits, split_bf16.h) instead of
+  // With bf16 weights: GEMM activations as bf16 pairs (~16 bits, Gemm::EnableBf16x2) instead of
   // bf16. Decode costs about the same (weights are read once); prefill GEMMs do twice the work.
   bool bf16x2_activations = false;
   // Upper bound on the slot pool; the pool is min(max_slots, what fits). >= 1.

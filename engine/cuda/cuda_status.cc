@@ -13,6 +13,12 @@ absl::Status CudaStatus(cudaError_t error, const char* expression, const char* f
                                           file, ":", line));
 }
 
+absl::Status LaunchStatus(const char* kernel) {
+  const cudaError_t error = cudaGetLastError();
+  if (error == cudaSuccess) return absl::OkStatus();
+  return CudaStatus(error, kernel, __FILE__, __LINE__);
+}
+
 absl::Status CublasStatus(cublasStatus_t status, const char* expression, const char* file,
                           int line) {
   absl::StatusOr<const CublasFunctions*> api = CublasApi();

@@ -13,6 +13,9 @@ namespace xlstm::engine::cuda {
 absl::Status CudaStatus(cudaError_t error, const char* expression, const char* file, int line);
 absl::Status CublasStatus(cublasStatus_t status, const char* expression, const char* file,
                           int line);
+// The status of the last kernel launch on the calling thread (cudaGetLastError), naming
+// `kernel`. Every launcher returns it right after its launch.
+absl::Status LaunchStatus(const char* kernel);
 
 }  // namespace xlstm::engine::cuda
 

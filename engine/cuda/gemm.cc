@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cublas_loader.h"
 #include "engine/cuda/cuda_status.h"
-#include "engine/cuda/split_bf16.h"
 #include "engine/util/status_macros.h"
 
 namespace xlstm::engine::cuda {

@@ -6,7 +6,7 @@
 // Precision: bf16 operands use tensor cores with fp32 accumulation; fp32 operands use plain
 // fp32 arithmetic (TF32 is disabled) so the fp32-weights mode can be compared with the CPU
 // reference at 1e-4. With EnableBf16x2(), bf16 weights take fp32 activations split into
-// bf16 pairs (split_bf16.h): bf16 weights with ~16-bit activations.
+// bf16 pairs (LaunchSplitToBf16Pairs in kernels.h): bf16 weights with ~16-bit activations.
 //
 // Threading: one Gemm per stream, used by one thread.
 #ifndef XLSTM_ENGINE_CUDA_GEMM_H_

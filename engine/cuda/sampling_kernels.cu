@@ -27,12 +27,6 @@ constexpr int kWarps = kThreads / kWarp;
 constexpr int kItems = 8;
 constexpr int64_t kChunk = int64_t{kThreads} * kItems;
 
-absl::Status LaunchStatus(const char* kernel) {
-  const cudaError_t error = cudaGetLastError();
-  if (error == cudaSuccess) return absl::OkStatus();
-  return CudaStatus(error, kernel, __FILE__, __LINE__);
-}
-
 // -0.0f as +0.0f. The host compares floats, where -0 == +0, so the two are one key; the radix
 // sort orders them by bit pattern, so they are made one bit pattern before it.
 __device__ __forceinline__ float PlusZero(float v) { return v == 0.0f ? 0.0f : v; }

@@ -86,7 +86,8 @@ CudaBackendOptions Options(bool fp32_weights, int32_t max_slots = 8) {
 
 const char* ModeName(bool fp32_weights) { return fp32_weights ? "fp32" : "bf16"; }
 
-// The HF parity tests also run bf16 weights with bf16-pair activations (split_bf16.h).
+// The HF parity tests also run bf16 weights with bf16-pair activations (kernels.h,
+// LaunchSplitToBf16Pairs).
 enum class Precision { kBf16, kFp32, kBf16x2 };
 const char* PrecisionName(Precision p) {
   return p == Precision::kFp32 ? "fp32" : p == Precision::kBf16 ? "bf16" : "bf16x2";
