@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/serving/result_sink.h"
 #include "server/request_validation.h"
 
 namespace xlstm::server {
@@ -80,8 +81,8 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
     r->arrival = arrival_;
     r->deadline = SteadyDeadline(context);
     deadline_ = r->deadline;
-    r->on_update = [this](engine::SampleUpdate u) { OnUpdate(std::move(u)); };
-    r->on_done = [this](engine::GenerateDone d) { OnEngineDone(std::move(d)); };
+    sink_ = std::make_shared<engine::GenerateSink>(n_, [this] { DrainSink(); });
+    r->sink = sink_;
     // mu_ is held across Submit so that the engine's callbacks (which take mu_) see id_.
     Action action = Action::kNone;
     {
@@ -127,7 +128,24 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   void OnDone() override { delete this; }
 
  private:
-  // Engine thread.
+  // Engine thread: turns what the sink holds into queued messages.
+  void DrainSink() {
+    while (true) {
+      engine::SinkBatch batch = sink_->Take();
+      if (batch.empty()) return;
+      for (engine::SampleChunk& c : batch.chunks) {
+        engine::SampleUpdate u;
+        u.sample = c.sample;
+        u.tokens = std::move(c.tokens);
+        u.text = std::move(c.text);
+        u.finish = c.finish;
+        if (!c.token_times.empty()) u.time = c.token_times.back();
+        OnUpdate(std::move(u));
+      }
+      if (batch.done) OnEngineDone(std::move(*batch.done));
+    }
+  }
+
   void OnUpdate(engine::SampleUpdate u) {
     Metrics* m = service_->metrics();
     if (m) {
@@ -243,6 +261,7 @@ class GenerateReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
   uint64_t seed_ = 0;
   int32_t n_ = 1;
   std::optional<Clock::time_point> deadline_;
+  std::shared_ptr<engine::GenerateSink> sink_;
   // Engine thread only.
   std::vector<std::optional<Clock::time_point>> last_token_time_;
   bool first_token_seen_ = false;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/serving/result_sink.h"
 #include "engine/serving/scheduler.h"
 #include "engine/serving/slot_pool.h"
 #include "engine/serving/stop_matcher.h"
@@ -166,7 +167,7 @@ absl::StatusOr<Engine::RequestId> Engine::SubmitGenerate(GenerateRequest request
   if (!s.stop_strings.empty() && !request.make_decoder) {
     return absl::InvalidArgumentError("stop strings need a tokenizer; this model has none");
   }
-  if (!request.on_done) return absl::InvalidArgumentError("generate request without on_done");
+  if (!request.sink) return absl::InvalidArgumentError("generate request without a sink");
   auto r = std::make_unique<Request>();
   r->is_score = false;
   r->deadline = request.deadline;
@@ -267,7 +268,7 @@ void Emit(Sequence& seq, int32_t sample, const GenerateRequest& req, GeneratedTo
   u.text = std::move(text);
   if (seq.done) u.finish = seq.reason;
   u.time = now;
-  if (req.on_update) req.on_update(std::move(u));
+  req.sink->Append(std::move(u));
 }
 
 }  // namespace
@@ -301,7 +302,7 @@ void Engine::Run() {
         done.generated_tokens += r.seqs[i].generated;
       }
       done.timings = r.timings;
-      r.gen.on_done(std::move(done));
+      r.gen.sink->Finish(std::move(done));
     }
   };
   auto remove_active = [&](Request* r) {

@@ -1,10 +1,10 @@
 // Engine-side request and result types for the serving engine. Plain C++: no gRPC, protobuf or
 // prometheus types (the server maps its wire types onto these).
 //
-// Callback contract: every callback of a request runs on the engine thread, must not block
-// (push to a queue, signal, return), and must not call back into the Engine synchronously
-// except Cancel(). After a successful Submit, the request's `on_done` runs exactly once and
-// nothing runs after it; after a failed Submit no callback ever runs.
+// Result contract: a Generate request's output goes to its GenerateSink (result_sink.h): the
+// engine thread appends tokens and finally calls Finish exactly once; a Score request's
+// `on_done` runs exactly once on the engine thread, must not block, and must not call back into
+// the Engine synchronously except Cancel(). After a failed Submit neither is ever touched.
 #ifndef XLSTM_ENGINE_SERVING_REQUEST_H_
 #define XLSTM_ENGINE_SERVING_REQUEST_H_
 
@@ -21,6 +21,8 @@
 #include "engine/sampling/sampler.h"
 
 namespace xlstm::engine {
+
+class GenerateSink;  // result_sink.h
 
 using Clock = std::chrono::steady_clock;
 
@@ -91,8 +93,7 @@ struct GenerateRequest {
   std::function<std::unique_ptr<TextDecoder>()> make_decoder;
   Clock::time_point arrival = Clock::now();
   std::optional<Clock::time_point> deadline;
-  std::function<void(SampleUpdate)> on_update;
-  std::function<void(GenerateDone)> on_done;
+  std::shared_ptr<GenerateSink> sink;  // required: receives the tokens and the end
 };
 
 struct ContinuationScore {

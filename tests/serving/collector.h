@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/serving/request.h"
+#include "engine/serving/result_sink.h"
 
 namespace xlstm::engine::testing {
 
@@ -26,16 +27,31 @@ struct GenerateCollector {
   absl::Mutex mu;
   std::vector<SampleUpdate> updates ABSL_GUARDED_BY(mu);
   std::optional<GenerateDone> done ABSL_GUARDED_BY(mu);
+  std::shared_ptr<GenerateSink> sink;
 
+  // Drains the request's sink whenever it has output, as the gRPC side does; each chunk a Take
+  // returns becomes one SampleUpdate here (tokens coalesced).
   void Attach(GenerateRequest& r) {
-    r.on_update = [this](SampleUpdate u) {
+    sink = std::make_shared<GenerateSink>(r.n, [this] { Drain(); });
+    r.sink = sink;
+  }
+  void Drain() {
+    // The sink re-arms only on an empty Take, so drain until one comes back empty.
+    while (true) {
+      SinkBatch batch = sink->Take();
+      if (batch.empty()) return;
       absl::MutexLock lock(&mu);
-      updates.push_back(std::move(u));
-    };
-    r.on_done = [this](GenerateDone d) {
-      absl::MutexLock lock(&mu);
-      done = std::move(d);
-    };
+      for (SampleChunk& c : batch.chunks) {
+        SampleUpdate u;
+        u.sample = c.sample;
+        u.tokens = std::move(c.tokens);
+        u.text = std::move(c.text);
+        u.finish = c.finish;
+        if (!c.token_times.empty()) u.time = c.token_times.back();
+        updates.push_back(std::move(u));
+      }
+      if (batch.done) done = std::move(batch.done);
+    }
   }
   // Waits for on_done; false on timeout.
   bool Wait(absl::Duration timeout = absl::Seconds(20)) { return WaitForDone(mu, done, timeout); }

@@ -5,6 +5,7 @@
 
 #include "engine/sampling/logprobs.h"
 #include "engine/serving/engine.h"
+#include "engine/serving/result_sink.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/serving/collector.h"
@@ -335,7 +336,7 @@ TEST(EngineFakeTest, ACancelAtTheDeadlineIsADeadlineExpiry) {
 TEST(EngineFakeTest, InvalidRequestsAreRejectedWithFieldAndLimit) {
   Harness h(2);
   auto submit = [&](GenerateRequest r) {
-    r.on_done = [](GenerateDone) {};
+    r.sink = std::make_shared<GenerateSink>(r.n, nullptr);
     return h.engine->SubmitGenerate(std::move(r)).status();
   };
   EXPECT_THAT(submit(Greedy({}, 3)).message(), HasSubstr("prompt is empty"));
@@ -364,7 +365,7 @@ TEST(EngineFakeTest, DrainFinishesInFlightAndRefusesNew) {
   EXPECT_EQ(a.Ids().size(), 20u);
   drain.join();
   GenerateRequest late = Greedy(Prompt(3, 1), 2);
-  late.on_done = [](GenerateDone) {};
+  late.sink = std::make_shared<GenerateSink>(late.n, nullptr);
   EXPECT_EQ(h.engine->SubmitGenerate(std::move(late)).status().code(),
             absl::StatusCode::kUnavailable);
 }
@@ -404,7 +405,7 @@ TEST(EngineFakeTest, BackendFaultEndsRequestsWithInternalThenRefuses) {
   h.WaitIdle();
   EXPECT_TRUE(h.engine->Stats().failed);
   GenerateRequest late = Greedy(Prompt(3, 1), 2);
-  late.on_done = [](GenerateDone) {};
+  late.sink = std::make_shared<GenerateSink>(late.n, nullptr);
   EXPECT_EQ(h.engine->SubmitGenerate(std::move(late)).status().code(),
             absl::StatusCode::kUnavailable);
 }
