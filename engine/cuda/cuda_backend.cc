@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/util/status_macros.h"
+#include "engine/weights/dtype.h"
 
 namespace xlstm::engine::cuda {
 namespace {
@@ -106,9 +107,11 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
   b->options_ = options;
   const ModelConfig& c = b->weights_->config();
   XLSTM_ASSIGN_OR_RETURN(b->device_info_, GetCudaDeviceInfo(options.device));
-  b->layout_ = StateLayout::For(c.num_blocks, c.num_heads, c.qk_head_dim(), c.v_head_dim());
+  b->layout_ = StateLayout::For(c.num_blocks, c.num_heads, c.qk_head_dim(), c.v_head_dim(),
+                                options.state_type);
   b->plan_ = ScanPlan::For(c.qk_head_dim(), c.v_head_dim());
   XLSTM_ASSIGN_OR_RETURN(b->gemm_, Gemm::Create(b->stream_));
+  if (options.small_batch_gemv) b->gemm_->EnableSmallBatchGemv();
   if (options.bf16x2_activations && b->weights_->type() == ActType::kBF16) {
     const ModelConfig& m = b->weights_->config();
     XLSTM_RETURN_IF_ERROR(b->gemm_->EnableBf16x2(
@@ -148,32 +151,105 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
   XLSTM_ASSIGN_OR_RETURN(b->host_logits_, PinnedBuffer::Allocate(R * vocab * 4, "logits"));
   XLSTM_ASSIGN_OR_RETURN(b->sampler_, DeviceSampler::Create(vocab, R, b->stream_));
   b->workspace_bytes_ += b->sampler_->workspace_bytes();
+  // Padding rows of a decode bucket read gates and read-outs that no kernel wrote for them
+  // (their results are discarded): start from defined values.
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(b->gates_.data(), 0, b->gates_.bytes(), b->stream_));
+  XLSTM_CUDA_RETURN_IF_ERROR(
+      cudaMemsetAsync(b->partial_.data(), 0, b->partial_.bytes(), b->stream_));
 
-  // The slot pool takes what is left, minus the reserve.
+  // The largest decode bucket, before the pool is sized: its metadata is allocated now.
+  const int64_t max_bucket = options.decode_path == DecodePath::kGeneral
+                                 ? 0
+                                 : std::min<int64_t>({options.max_slots, R, T});
+  if (max_bucket > 0) {
+    XLSTM_RETURN_IF_ERROR(allocate(b->decode_meta_, 4 * max_bucket * 4, "decode metadata"));
+    XLSTM_ASSIGN_OR_RETURN(b->decode_host_,
+                           PinnedBuffer::Allocate(4 * max_bucket * 4, "decode metadata"));
+  }
+
+  // The slot pool takes what is left, minus the reserve: num_slots slots and the scratch slot.
   size_t free_bytes = 0, total_bytes = 0;
   XLSTM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
   const int64_t slot_bytes = b->slot_bytes();
   const int64_t usable = static_cast<int64_t>(free_bytes) - options.reserve_bytes;
-  const int64_t fit = usable > 0 ? usable / slot_bytes : 0;
+  const int64_t fit = usable > 0 ? usable / slot_bytes - 1 : 0;
   b->num_slots_ = static_cast<int32_t>(std::min<int64_t>(options.max_slots, fit));
   if (b->num_slots_ < 1) {
     return absl::ResourceExhaustedError(absl::StrFormat(
-        "no room for one recurrent-state slot (%.1f MiB): %.1f MiB free after weights (%.1f MiB) "
-        "and workspace (%.1f MiB), %.1f MiB reserved",
+        "no room for one recurrent-state slot and the scratch slot (%.1f MiB each): %.1f MiB "
+        "free after weights (%.1f MiB) and workspace (%.1f MiB), %.1f MiB reserved",
         slot_bytes / 1048576.0, free_bytes / 1048576.0, b->weights_->device_bytes() / 1048576.0,
         b->workspace_bytes_ / 1048576.0, options.reserve_bytes / 1048576.0));
   }
   XLSTM_ASSIGN_OR_RETURN(b->states_,
-                         DeviceBuffer::Allocate(static_cast<size_t>(b->num_slots_) * slot_bytes,
+                         DeviceBuffer::Allocate(static_cast<size_t>(b->num_slots_ + 1) * slot_bytes,
                                                 "the recurrent-state slot pool"));
   XLSTM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(b->states_.data(), 0, b->states_.bytes(), b->stream_));
+  XLSTM_RETURN_IF_ERROR(b->PrepareDecode());
   XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(b->stream_));
   return b;
 }
 
+absl::Status CudaBackend::PrepareDecode() {
+  if (decode_meta_.data() == nullptr) return absl::OkStatus();
+  const int64_t limit =
+      std::min<int64_t>({num_slots_, options_.max_logit_rows, options_.max_step_tokens});
+  max_bucket_ = static_cast<int32_t>(limit);
+  // Powers of two: a padded step does at most twice the row-wise work of the unpadded one,
+  // which at decode is small next to reading the weights (padding rows skip the scan).
+  for (int64_t bucket = 1; bucket < limit; bucket *= 2) {
+    decode_buckets_.push_back(static_cast<int32_t>(bucket));
+  }
+  decode_buckets_.push_back(max_bucket_);
+
+  // Every row padding: token 0, the scratch slot, no tokens to scan; begins[i] = i for good.
+  const int32_t B = max_bucket_;
+  int32_t* h = decode_host_.as<int32_t>();
+  for (int32_t i = 0; i < B; ++i) {
+    h[i] = 0;
+    h[B + i] = num_slots_;
+    h[2 * B + i] = 0;
+    h[3 * B + i] = i;
+  }
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(decode_meta_.data(), h, 4 * B * sizeof(int32_t),
+                                             cudaMemcpyHostToDevice, stream_));
+  // One eager pass per bucket first, so that module loading and cuBLAS's first-call work happen
+  // outside the capture (and the kBuckets path is warm too).
+  for (int32_t bucket : decode_buckets_) XLSTM_RETURN_IF_ERROR(EnqueueDecode(bucket));
+  XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  if (options_.decode_path != DecodePath::kGraphs) return absl::OkStatus();
+
+  for (int32_t bucket : decode_buckets_) {
+    // Thread-local capture: other threads' CUDA calls (another backend, a test) are not
+    // affected and do not invalidate this capture.
+    XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    absl::Status status = EnqueueDecode(bucket);
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);  // ends it on every path
+    if (status.ok() && end != cudaSuccess) {
+      status = CudaStatus(end, "cudaStreamEndCapture", __FILE__, __LINE__);
+    }
+    cudaGraphExec_t exec = nullptr;
+    if (status.ok()) {
+      const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+      if (e != cudaSuccess) status = CudaStatus(e, "cudaGraphInstantiate", __FILE__, __LINE__);
+    }
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("capturing the decode graph of bucket ",
+                                                      bucket, ": ", status.message()));
+    }
+    decode_graphs_.push_back(exec);
+    // Uploads the graph's work descriptors now rather than at its first launch.
+    XLSTM_CUDA_RETURN_IF_ERROR(cudaGraphUpload(exec, stream_));
+  }
+  return absl::OkStatus();
+}
+
 CudaBackend::~CudaBackend() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  for (cudaGraphExec_t exec : decode_graphs_) cudaGraphExecDestroy(exec);
   if (stream_ != nullptr) {
-    cudaStreamSynchronize(stream_);
     // Buffers and the cuBLAS handle are released by their owners before the stream.
     gemm_.reset();
     cudaStreamDestroy(stream_);
@@ -208,7 +284,7 @@ absl::Status CudaBackend::ResetSlot(int32_t slot) {
   XLSTM_RETURN_IF_ERROR(CheckUsable());
   XLSTM_RETURN_IF_ERROR(CheckSlot(slot, "ResetSlot:"));
   const cudaError_t e =
-      cudaMemsetAsync(states_.as<float>() + slot * layout_.slot_stride, 0, slot_bytes(), stream_);
+      cudaMemsetAsync(states_.as<char>() + slot * slot_bytes(), 0, slot_bytes(), stream_);
   if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaMemsetAsync(slot)", __FILE__, __LINE__));
   return absl::OkStatus();
 }
@@ -218,10 +294,9 @@ absl::Status CudaBackend::CopySlot(int32_t from, int32_t to) {
   XLSTM_RETURN_IF_ERROR(CheckSlot(from, "CopySlot: source"));
   XLSTM_RETURN_IF_ERROR(CheckSlot(to, "CopySlot: destination"));
   if (from == to) return absl::OkStatus();
-  float* base = states_.as<float>();
-  const cudaError_t e =
-      cudaMemcpyAsync(base + to * layout_.slot_stride, base + from * layout_.slot_stride,
-                      slot_bytes(), cudaMemcpyDeviceToDevice, stream_);
+  char* base = states_.as<char>();
+  const cudaError_t e = cudaMemcpyAsync(base + to * slot_bytes(), base + from * slot_bytes(),
+                                        slot_bytes(), cudaMemcpyDeviceToDevice, stream_);
   if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaMemcpyAsync(slot)", __FILE__, __LINE__));
   return absl::OkStatus();
 }
@@ -236,17 +311,31 @@ absl::Status CudaBackend::Synchronize() {
 absl::StatusOr<std::vector<float>> CudaBackend::ReadSlot(int32_t slot) {
   XLSTM_RETURN_IF_ERROR(CheckUsable());
   XLSTM_RETURN_IF_ERROR(CheckSlot(slot, "ReadSlot:"));
-  std::vector<float> padded(layout_.slot_stride);
-  cudaError_t e = cudaMemcpyAsync(padded.data(), states_.as<float>() + slot * layout_.slot_stride,
+  std::vector<char> padded(slot_bytes());
+  cudaError_t e = cudaMemcpyAsync(padded.data(), states_.as<char>() + slot * slot_bytes(),
                                   slot_bytes(), cudaMemcpyDeviceToHost, stream_);
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
   if (e != cudaSuccess) return Fail(CudaStatus(e, "ReadSlot copy", __FILE__, __LINE__));
-  const int64_t per_head = layout_.dqk * layout_.dv + layout_.dqk + 1;
+  const int64_t cn = layout_.dqk * layout_.dv + layout_.dqk;  // C and n, then m
+  const int64_t elt = layout_.element_bytes();
   std::vector<float> out;
-  out.reserve(layout_.num_blocks * layout_.num_heads * per_head);
+  out.reserve(layout_.num_blocks * layout_.num_heads * (cn + 1));
   for (int64_t i = 0; i < layout_.num_blocks * layout_.num_heads; ++i) {
-    const float* head = padded.data() + i * layout_.head_stride;
-    out.insert(out.end(), head, head + per_head);
+    const char* head = padded.data() + i * layout_.head_stride * elt;
+    for (int64_t j = 0; j < cn; ++j) {
+      if (layout_.type == ActType::kBF16) {
+        uint16_t bits;
+        std::memcpy(&bits, head + j * 2, 2);
+        out.push_back(BF16ToFloat(bits));
+      } else {
+        float value;
+        std::memcpy(&value, head + j * 4, 4);
+        out.push_back(value);
+      }
+    }
+    float m;
+    std::memcpy(&m, head + layout_.m_offset() * elt, 4);
+    out.push_back(m);
   }
   return out;
 }
@@ -269,11 +358,8 @@ absl::Status CudaBackend::ForwardGreedy(absl::Span<const ForwardRow> rows,
   return RunRows(rows, /*greedy=*/true, nullptr, &ids);
 }
 
-absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy,
-                                  ForwardOutput* out, std::vector<int32_t>* ids) {
-  XLSTM_RETURN_IF_ERROR(CheckUsable());
+absl::Status CudaBackend::ValidateRows(absl::Span<const ForwardRow> rows) const {
   const ModelConfig& c = config();
-  // Validate everything before any device work, so a bad row changes no slot.
   std::vector<bool> seen(num_slots_, false);
   for (size_t r = 0; r < rows.size(); ++r) {
     const ForwardRow& row = rows[r];
@@ -298,8 +384,40 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
       }
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::SetDecodePath(DecodePath path) {
+  if ((path == DecodePath::kGraphs && decode_graphs_.empty()) ||
+      (path == DecodePath::kBuckets && decode_buckets_.empty())) {
+    return absl::FailedPreconditionError(
+        "SetDecodePath: this backend was created without that decode path's buckets or graphs");
+  }
+  options_.decode_path = path;
+  return absl::OkStatus();
+}
+
+bool CudaBackend::IsDecodeStep(absl::Span<const ForwardRow> rows) const {
+  if (options_.decode_path == DecodePath::kGeneral) return false;
+  if (rows.empty() || static_cast<int64_t>(rows.size()) > max_bucket_) return false;
+  for (const ForwardRow& row : rows) {
+    // One token wanting its last logits or samples: the bucket's head computes exactly one
+    // logits row per row, in row order.
+    if (row.tokens.size() != 1 || row.score != nullptr) return false;
+    if (row.samples.empty() && row.logits != LogitsMode::kLast) return false;
+  }
+  return true;
+}
+
+absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy,
+                                  ForwardOutput* out, std::vector<int32_t>* ids) {
+  XLSTM_RETURN_IF_ERROR(CheckUsable());
+  const ModelConfig& c = config();
+  // Validate everything before any device work, so a bad row changes no slot.
+  XLSTM_RETURN_IF_ERROR(ValidateRows(rows));
   if (out != nullptr) out->Clear();
   if (ids != nullptr) ids->clear();
+  if (IsDecodeStep(rows)) return RunDecode(rows, greedy, out, ids);
 
   // Cut rows longer than a pass into pieces; group pieces into passes of <= T tokens.
   const int64_t T = options_.max_step_tokens;
@@ -383,6 +501,8 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
       const int64_t count = std::min(options_.max_logit_rows, logit_rows - done);
       s = RunHead(d_logit_rows + done, count);
       if (!s.ok()) return Fail(s);
+      // Each piece's outputs are copied back with one synchronization (here, in EmitLogits or
+      // in the sampler), which also completes this pass's metadata upload.
       if (greedy) {
         s = LaunchArgmax(logits_.as<float>(), count, vocab, argmax_.as<int32_t>(), stream_);
         if (!s.ok()) return Fail(s);
@@ -396,12 +516,92 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
         if (!s.ok()) return s;
       }
     }
-    // host_meta_ is rewritten by the next pass: its upload must have completed.
-    e = cudaStreamSynchronize(stream_);
-    if (e != cudaSuccess) return Fail(CudaStatus(e, "step", __FILE__, __LINE__));
+    // host_meta_ is rewritten by the next pass: its upload must have completed. A pass with
+    // outputs synchronized when copying them; one without waits here, which also reports a
+    // device fault of a step that returns nothing.
+    if (logit_rows == 0) {
+      e = cudaStreamSynchronize(stream_);
+      if (e != cudaSuccess) return Fail(CudaStatus(e, "step", __FILE__, __LINE__));
+    }
     next = end;
   }
   return absl::OkStatus();
+}
+
+absl::Status CudaBackend::RunDecode(absl::Span<const ForwardRow> rows, bool greedy,
+                                    ForwardOutput* out, std::vector<int32_t>* ids) {
+  const int32_t n = static_cast<int32_t>(rows.size());
+  const size_t k =
+      std::lower_bound(decode_buckets_.begin(), decode_buckets_.end(), n) - decode_buckets_.begin();
+  const int32_t bucket = decode_buckets_[k];
+  // Stage [tokens | slots | counts]; the rows past n pad the bucket. decode_host_ is free: every
+  // step's outputs were synchronized before it returned.
+  const int32_t B = max_bucket_;
+  int32_t* h = decode_host_.as<int32_t>();
+  for (int32_t i = 0; i < bucket; ++i) {
+    const bool real = i < n;
+    h[i] = real ? rows[i].tokens[0] : 0;
+    h[B + i] = real ? rows[i].slot : num_slots_;
+    h[2 * B + i] = real ? 1 : 0;
+  }
+  cudaError_t e = cudaMemcpyAsync(decode_meta_.data(), h, 3 * B * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, stream_);
+  if (e != cudaSuccess) return Fail(CudaStatus(e, "decode metadata copy", __FILE__, __LINE__));
+  if (options_.decode_path == DecodePath::kGraphs) {
+    e = cudaGraphLaunch(decode_graphs_[k], stream_);
+    if (e != cudaSuccess) return Fail(CudaStatus(e, "cudaGraphLaunch(decode)", __FILE__, __LINE__));
+  } else if (absl::Status s = EnqueueDecode(bucket); !s.ok()) {
+    return Fail(s);
+  }
+  // Logits row i belongs to row i.
+  if (greedy) {
+    if (absl::Status s = LaunchArgmax(logits_.as<float>(), n, config().vocab_size,
+                                      argmax_.as<int32_t>(), stream_);
+        !s.ok()) {
+      return Fail(s);
+    }
+    e = cudaMemcpyAsync(host_logits_.as<int32_t>(), argmax_.data(), n * sizeof(int32_t),
+                        cudaMemcpyDeviceToHost, stream_);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
+    if (e != cudaSuccess) return Fail(CudaStatus(e, "argmax copy", __FILE__, __LINE__));
+    ids->assign(host_logits_.as<int32_t>(), host_logits_.as<int32_t>() + n);
+    return absl::OkStatus();
+  }
+  owners_.clear();
+  for (int32_t i = 0; i < n; ++i) owners_.push_back({static_cast<size_t>(i), 0});
+  absl::Status s = EmitLogits(rows, owners_, *out);
+  if (!s.ok()) {
+    // A job refused before its copies ran: wait for the step, so that decode_host_ can be
+    // rewritten by the next one.
+    e = cudaStreamSynchronize(stream_);
+    if (e != cudaSuccess) return Fail(CudaStatus(e, "step", __FILE__, __LINE__));
+  }
+  return s;
+}
+
+absl::Status CudaBackend::EnqueueDecode(int32_t bucket) {
+  const ModelConfig& c = config();
+  const int32_t B = max_bucket_;
+  const int32_t* meta = decode_meta_.as<int32_t>();
+  StepRows step_rows;
+  step_rows.slot = meta + B;
+  step_rows.token_count = meta + 2 * B;
+  step_rows.token_begin = meta + 3 * B;
+  step_rows.num_rows = bucket;
+  step_rows.max_token_count = 1;
+  XLSTM_RETURN_IF_ERROR(LaunchEmbeddingGather(meta, bucket, weights_->embeddings(),
+                                              weights_->type(), c.hidden_size, x_.as<float>(),
+                                              stream_));
+  XLSTM_RETURN_IF_ERROR(RunLayers(bucket, step_rows));
+  // The head of RunHead without its gather: the bucket's hidden rows are already rows 0..bucket-1
+  // of x_ (the same values the gather would copy, so the same logits).
+  XLSTM_RETURN_IF_ERROR(
+      LaunchRmsNorm(x_.as<float>(), bucket, c.hidden_size, weights_->out_norm_weight(), nullptr,
+                    static_cast<float>(c.norm_eps), head_act_.data(), act_type_, stream_));
+  XLSTM_RETURN_IF_ERROR(gemm_->Linear(weights_->lm_head(), head_act_.data(), bucket,
+                                      logits_.as<float>(), c.vocab_size, /*accumulate=*/false));
+  return LaunchSoftCap(logits_.as<float>(), int64_t{bucket} * c.vocab_size,
+                       CapOrZero(c.output_logit_soft_cap), stream_);
 }
 
 absl::Status CudaBackend::EmitLogits(absl::Span<const ForwardRow> rows,
@@ -458,7 +658,7 @@ absl::Status CudaBackend::RunLayers(int64_t T, const StepRows& rows) {
   float* proj = proj_.as<float>();
   float* up = up_.as<float>();
   void* act = act_.data();
-  float* states = states_.as<float>();
+  void* states = states_.data();
   for (int64_t i = 0; i < c.num_blocks; ++i) {
     const DeviceBlockWeights& b = w.block(i);
     // mLSTM sub-layer: x += out_proj(sigmoid(o) * HeadNorm(mLSTM(q, k, v, i, f))).

@@ -6,9 +6,20 @@
 // kernel that keeps each row's C and n on chip across its tokens and reads and writes them in
 // the pool in place (one read and one write of C per layer per step).
 //
+// Decode-only steps (every row feeds one token and wants its last logits or samples) are padded
+// to a batch-size bucket (1, 2, 4, ... up to the largest decode batch) and replayed from a CUDA
+// graph captured at Create for that bucket: embedding, every layer and the head (out_norm,
+// lm_head, soft-cap) in one launch. The graph reads the rows' tokens and slots from fixed device
+// arrays, so one graph serves any set of slots. Padding rows have no tokens to scan (the gates
+// and the scan skip them: no state traffic) and point at a private scratch slot past
+// num_slots(). Steps with prefill chunks or scores run the general path, kernel by kernel.
+// Sampling (DeviceSampler) runs after the graph. A step synchronizes with the host once, when
+// its outputs (sampled tokens, argmaxes or logits) are copied back.
+//
 // Memory: weights, a workspace sized for `max_step_tokens` tokens and `max_logit_rows` logit
-// rows, and the slot pool are allocated in Create(); nothing is allocated per step. The pool
-// takes what is left of free device memory after a reserve, capped by `max_slots`.
+// rows, the slot pool and the decode graphs are made in Create(); nothing is allocated per
+// step. The pool takes what is left of free device memory after a reserve, capped by
+// `max_slots` (plus the scratch slot).
 //
 // Errors: a bad row (slot out of range or repeated, empty, token outside the vocabulary) is
 // rejected before any work, leaving every slot as it was. A CUDA or cuBLAS failure during a
@@ -36,6 +47,13 @@
 
 namespace xlstm::engine::cuda {
 
+// How decode-only steps run (see the file comment).
+enum class DecodePath {
+  kGraphs,   // padded to a bucket and replayed from CUDA graphs captured at Create (default)
+  kBuckets,  // the same padded work launched kernel by kernel: bit-identical to kGraphs (tests)
+  kGeneral,  // unpadded, through the general path of steps with prefill chunks
+};
+
 struct CudaBackendOptions {
   int device = 0;
   // fp32 weights and GEMM operands (exact comparisons with the CPU reference); default bf16.
@@ -52,6 +70,15 @@ struct CudaBackendOptions {
   int64_t max_step_tokens = 4096;
   // Logit rows computed per lm_head pass (kAll rows of long Score inputs are done in pieces).
   int64_t max_logit_rows = 256;
+  // Decode-only steps of up to min(num_slots, max_logit_rows, max_step_tokens) rows.
+  DecodePath decode_path = DecodePath::kGraphs;
+  // Storage of the recurrent state's C and n (m stays fp32). kBF16 halves the slot bytes and the
+  // state traffic of decode (the arithmetic stays fp32, rounded to bf16 when stored) at an
+  // accuracy cost measured in tests/cuda/cuda_backend_test.cc and tests/bench/NOTES.md.
+  ActType state_type = ActType::kF32;
+  // bf16 products of one row (decode at batch 1) run a GEMV kernel, faster than cuBLAS there
+  // (gemv_bf16.h); off: cuBLAS for every product.
+  bool small_batch_gemv = true;
 };
 
 // Number of usable CUDA devices; 0 (not an error) without a driver or a GPU.
@@ -93,6 +120,14 @@ class CudaBackend : public Backend {
   // kAll rows are rejected.
   absl::Status ForwardGreedy(absl::Span<const ForwardRow> rows, std::vector<int32_t>& ids);
 
+  // Switches how decode-only steps run, so that a benchmark can compare the paths on one
+  // backend: kGeneral always, kBuckets on a backend created with kBuckets or kGraphs, kGraphs on
+  // one created with kGraphs (FailedPrecondition otherwise).
+  absl::Status SetDecodePath(DecodePath path);
+  DecodePath decode_path() const { return options_.decode_path; }
+  // Batch sizes of the decode buckets (empty when created with kGeneral).
+  const std::vector<int32_t>& decode_buckets() const { return decode_buckets_; }
+
   // A slot's state in RecurrentState's layout ([blocks, heads, DHQK*DHV + DHQK + 1]), for tests.
   absl::StatusOr<std::vector<float>> ReadSlot(int32_t slot);
 
@@ -106,7 +141,8 @@ class CudaBackend : public Backend {
   ActType activation_type() const { return act_type_; }
   int64_t weight_bytes() const { return static_cast<int64_t>(weights_->device_bytes()); }
   int64_t workspace_bytes() const { return workspace_bytes_; }
-  int64_t slot_bytes() const { return layout_.slot_stride * 4; }
+  int64_t slot_bytes() const { return layout_.slot_bytes(); }
+  ActType state_type() const { return layout_.type; }
 
  private:
   CudaBackend() = default;
@@ -138,6 +174,21 @@ class CudaBackend : public Backend {
   absl::Status RunLayers(int64_t num_tokens, const StepRows& step_rows);
   // out_norm + lm_head + soft-cap for `count` hidden rows (indices already on the device).
   absl::Status RunHead(const int32_t* device_row_indices, int64_t count);
+  // Checks every row before any device work (slots, tokens, outputs asked for).
+  absl::Status ValidateRows(absl::Span<const ForwardRow> rows) const;
+  // Whether validated `rows` form a decode-only step that a decode bucket serves.
+  bool IsDecodeStep(absl::Span<const ForwardRow> rows) const;
+  // Picks the buckets, stages the constant metadata, warms each bucket eagerly (module loading,
+  // cuBLAS heuristics; padding rows only, so no slot changes) and, for kGraphs, captures and
+  // instantiates one graph per bucket.
+  absl::Status PrepareDecode();
+  // Enqueues embedding + layers + head for `bucket` rows staged in decode_meta_ (what a decode
+  // graph holds).
+  absl::Status EnqueueDecode(int32_t bucket);
+  // A validated decode-only step: stage tokens and slots, replay (or enqueue) its bucket, then
+  // hand out the outputs like RunRows.
+  absl::Status RunDecode(absl::Span<const ForwardRow> rows, bool greedy, ForwardOutput* out,
+                         std::vector<int32_t>* ids);
 
   CudaBackendOptions options_;
   CudaDeviceInfo device_info_;
@@ -148,7 +199,8 @@ class CudaBackend : public Backend {
   ScanPlan plan_;
   ActType act_type_ = ActType::kBF16;
   int32_t num_slots_ = 0;
-  DeviceBuffer states_;  // [num_slots, slot_stride] fp32
+  // [num_slots + 1, slot_stride] elements of layout_.type; slot num_slots is the scratch slot.
+  DeviceBuffer states_;
 
   // Workspace, sized in Finish() for options_.max_step_tokens / max_logit_rows.
   int64_t workspace_bytes_ = 0;
@@ -170,6 +222,16 @@ class CudaBackend : public Backend {
   std::unique_ptr<DeviceSampler> sampler_;  // draws and scores from logits_
   std::vector<SampleJob> sample_jobs_;      // per lm_head piece (reused)
   std::vector<ScoreJob> score_jobs_;
+
+  // Decode buckets (DecodePath kGraphs / kBuckets; empty for kGeneral).
+  std::vector<int32_t> decode_buckets_;  // ascending batch sizes; the last is max_bucket_
+  int32_t max_bucket_ = 0;
+  std::vector<cudaGraphExec_t> decode_graphs_;  // one per bucket (kGraphs)
+  // int32 [4, max_bucket_]: tokens | slots | token counts | token begins. Begins (i) are set
+  // once; the rest is rewritten per step from decode_host_ (padding: token 0, the scratch slot,
+  // count 0).
+  DeviceBuffer decode_meta_;
+  PinnedBuffer decode_host_;  // int32 [4, max_bucket_], the same layout
 
   absl::Status fault_;  // first device fault; OK while healthy
 };

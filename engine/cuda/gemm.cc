@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cublas_loader.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/gemv_bf16.h"
 #include "engine/util/status_macros.h"
 
 namespace xlstm::engine::cuda {
@@ -85,6 +86,11 @@ absl::Status Gemm::Product(const DeviceMatrix& w, const void* x, int64_t rows, f
     return absl::InvalidArgumentError(absl::StrCat("GEMM shape out of range: rows ", rows, ", out ",
                                                    w.out_features, ", in ", w.in_features,
                                                    ", y stride ", y_stride));
+  }
+  if (small_batch_gemv_ && w.type == ActType::kBF16 && rows <= kGemvRouteRows &&
+      GemvBf16Supports(w.data, x, rows, w.in_features)) {
+    return LaunchGemvBf16(w.data, w.out_features, w.in_features, x, rows, y, y_stride, accumulate,
+                          stream_);
   }
   // Column-major view: Yᵀ [out, rows] = W [out, in] (stored as a column-major [in, out], hence
   // OP_T) times Xᵀ [in, rows].

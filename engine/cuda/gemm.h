@@ -51,6 +51,11 @@ class Gemm {
   int64_t bf16x2_bytes() const { return static_cast<int64_t>(pairs_.bytes() + products_.bytes()); }
   static constexpr int64_t kBf16x2Rows = 256;
 
+  // From now on, bf16 products of up to kGemvRouteRows rows run LaunchGemvBf16 (gemv_bf16.h)
+  // instead of cuBLAS. One row only: measured faster than cuBLAS there, slower from 2 rows on.
+  void EnableSmallBatchGemv() { small_batch_gemv_ = true; }
+  static constexpr int64_t kGemvRouteRows = 1;
+
   // y = x · Wᵀ (accumulate: y += x · Wᵀ, which fuses a residual add). x is [rows, in] with row
   // stride in_features, of w.type (fp32 for bf16 weights after EnableBf16x2); y is [rows, out]
   // fp32 with row stride y_stride (>= out_features).
@@ -65,8 +70,9 @@ class Gemm {
 
   cudaStream_t stream_ = nullptr;
   int64_t max_in_ = 0, max_out_ = 0;  // bf16x2 capacity; 0: off
-  DeviceBuffer pairs_;                // [2 * kBf16x2Rows, max_in] bf16: hi rows, then lo rows
-  DeviceBuffer products_;             // [2 * kBf16x2Rows, max_out] fp32
+  bool small_batch_gemv_ = false;
+  DeviceBuffer pairs_;     // [2 * kBf16x2Rows, max_in] bf16: hi rows, then lo rows
+  DeviceBuffer products_;  // [2 * kBf16x2Rows, max_out] fp32
 
   const CublasFunctions* api_ = nullptr;  // cuBLAS, loaded at run time
   cublasHandle_t handle_ = nullptr;

@@ -27,6 +27,12 @@ constexpr int kGateWarps = 4;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Carries a type through a generic lambda (the launchers pick kernel instantiations with it).
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
+
 // Blocks for a grid-stride elementwise kernel: enough to fill the GPU, never more than needed.
 unsigned ElementwiseBlocks(int64_t count, int threads) {
   return static_cast<unsigned>(
@@ -118,15 +124,20 @@ __global__ void AddBiasKernel(float* y, int64_t rows, int64_t cols, int64_t row_
 __global__ void MlstmGatesKernel(const float* proj, int64_t proj_stride, int64_t i_column,
                                  int64_t f_column, const float* i_bias, const float* f_bias,
                                  float cap, StepRows rows, StateLayout layout, int64_t block,
-                                 float* states, float* gates) {
+                                 void* states, float* gates) {
   __shared__ float lf_s[kGateWarps][kWarp], ip_s[kGateWarps][kWarp];
   const int64_t warp_index = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp, warp_in_block = threadIdx.x / kWarp;
   const int64_t nh = layout.num_heads;
   if (warp_index >= rows.num_rows * nh) return;  // whole warps exit together
   const int64_t r = warp_index / nh, h = warp_index % nh;
-  float* m_ptr = states + rows.slot[r] * layout.slot_stride +
-                 (block * nh + h) * layout.head_stride + layout.m_offset();
+  // A row of no tokens (the padding rows of a decode bucket) leaves its slot untouched.
+  if (rows.token_count[r] == 0) return;
+  // m is an fp32 whatever the state type: address it in bytes.
+  float* m_ptr = reinterpret_cast<float*>(
+      static_cast<char*>(states) + (rows.slot[r] * layout.slot_stride +
+                                    (block * nh + h) * layout.head_stride + layout.m_offset()) *
+                                       layout.element_bytes());
   float m = *m_ptr;
   const int64_t begin = rows.token_begin[r], count = rows.token_count[r];
   for (int64_t t0 = 0; t0 < count; t0 += kWarp) {
@@ -203,14 +214,36 @@ struct ScanShared {
 // k is premultiplied by i_act (the CPU computes the same product), so the inner loop is two
 // FMAs and a multiply per C element, with k and q read as float4 broadcasts; q·C is summed in
 // two chains (even and odd rows) to halve the dependent FMA chain.
-template <int RPT, int CPT, bool kPipelined>
+// State elements: fp32 as is, bf16 widened to fp32 on load and rounded to nearest on store.
+__device__ __forceinline__ float LoadState(const float* p) { return *p; }
+__device__ __forceinline__ float LoadState(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ float2 LoadState2(const float* p) {
+  return *reinterpret_cast<const float2*>(p);
+}
+__device__ __forceinline__ float2 LoadState2(const __nv_bfloat16* p) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
+}
+__device__ __forceinline__ void StoreState(float* p, float v) { *p = v; }
+__device__ __forceinline__ void StoreState(__nv_bfloat16* p, float v) {
+  *p = __float2bfloat16_rn(v);
+}
+__device__ __forceinline__ void StoreState2(float* p, float a, float b) {
+  *reinterpret_cast<float2*>(p) = make_float2(a, b);
+}
+__device__ __forceinline__ void StoreState2(__nv_bfloat16* p, float a, float b) {
+  *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
+}
+
+// S: the state's storage type (float or __nv_bfloat16, StateLayout::type); the arithmetic is
+// fp32 either way.
+template <int RPT, int CPT, bool kPipelined, typename S>
 __global__ void __launch_bounds__(kScanWarps* kWarp,
                                   kPipelined ? (RPT >= 16 ? 2 : 4) : (RPT >= 16 ? 3 : 5))
     MlstmScanKernel(const float* proj, int64_t proj_stride, int64_t q_column, int64_t k_column,
                     int64_t v_column, const float* gates, StepRows rows, StateLayout layout,
                     int32_t splits, int32_t tiles, bool n_spread, int32_t partial_width,
-                    bool vector_loads, int64_t block, int64_t num_tokens, float scale,
-                    float* states, float* partial) {
+                    bool vector_loads, int64_t block, int64_t num_tokens, float scale, void* states,
+                    float* partial) {
   static_assert(CPT == 1 || CPT == 2, "one or two columns per thread");
   constexpr int kRowsPerSplit = kScanWarps * RPT;
   constexpr int kTokens = kScanTokensPerRound;
@@ -224,6 +257,9 @@ __global__ void __launch_bounds__(kScanWarps* kWarp,
   const int split = bx % splits;
   const int head = bx / splits;
   const int r = static_cast<int>(blockIdx.y);
+  // A row of no tokens (the padding rows of a decode bucket) neither reads nor writes its slot
+  // nor its read-outs. The whole block returns together, before any barrier.
+  if (rows.token_count[r] == 0) return;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int64_t col = (int64_t{tile} * kWarp + lane) * CPT;  // this thread's first column
   // With CPT = 2 (only where n is spread and the tiles are full), every column is < dv.
@@ -232,8 +268,8 @@ __global__ void __launch_bounds__(kScanWarps* kWarp,
   const int64_t split_a0 = int64_t{split} * kRowsPerSplit;
   const int64_t a0 = split_a0 + warp * RPT;  // this thread's first C row
 
-  float* head_state =
-      states + rows.slot[r] * layout.slot_stride + (block * nh + head) * layout.head_stride;
+  S* head_state = static_cast<S*>(states) + rows.slot[r] * layout.slot_stride +
+                  (block * nh + head) * layout.head_stride;
   // Column `col` of [C | n]: C[a][col] at col + a * dv, n[a] at n_offset + a.
   const int64_t column_offset = col < dv ? col : layout.n_offset();
   const int64_t row_step = col < dv ? dv : 1;
@@ -242,12 +278,12 @@ __global__ void __launch_bounds__(kScanWarps* kWarp,
   for (int i = 0; i < RPT; ++i) {
     const int64_t a = a0 + i;
     if constexpr (CPT == 2) {
-      const float2 x = a < dqk ? *reinterpret_cast<const float2*>(head_state + col + a * dv)
-                               : make_float2(0.0f, 0.0f);
+      const float2 x = a < dqk ? LoadState2(head_state + col + a * dv) : make_float2(0.0f, 0.0f);
       c[i][0] = x.x;
       c[i][1] = x.y;
     } else {
-      c[i][0] = (column_ok && a < dqk) ? head_state[column_offset + a * row_step] : 0.0f;
+      c[i][0] =
+          (column_ok && a < dqk) ? LoadState(head_state + column_offset + a * row_step) : 0.0f;
     }
   }
   // Spread n: local rows tile*CPT + j of this warp. Rows the warp does not have read the zero
@@ -260,7 +296,7 @@ __global__ void __launch_bounds__(kScanWarps* kWarp,
     const int i = tile * CPT + j;
     n_mine[j] = n_spread && i < RPT && a0 + i < dqk;
     n_row[j] = i < RPT ? warp * RPT + i : kRowsPerSplit;
-    n[j] = n_mine[j] ? head_state[layout.n_offset() + a0 + i] : 0.0f;
+    n[j] = n_mine[j] ? LoadState(head_state + layout.n_offset() + a0 + i) : 0.0f;
   }
   if (threadIdx.x < 2 * kTokens) {
     const int b = threadIdx.x / kTokens, g = threadIdx.x % kTokens;
@@ -464,14 +500,15 @@ __global__ void __launch_bounds__(kScanWarps* kWarp,
     const int64_t a = a0 + i;
     if (a >= dqk) continue;
     if constexpr (CPT == 2) {
-      *reinterpret_cast<float2*>(head_state + col + a * dv) = make_float2(c[i][0], c[i][1]);
+      StoreState2(head_state + col + a * dv, c[i][0], c[i][1]);
     } else if (column_ok) {
-      head_state[column_offset + a * row_step] = c[i][0];
+      StoreState(head_state + column_offset + a * row_step, c[i][0]);
     }
   }
 #pragma unroll
   for (int j = 0; j < CPT; ++j) {
-    if (n_mine[j] && lane == 0) head_state[layout.n_offset() + a0 + tile * CPT + j] = n[j];
+    if (n_mine[j] && lane == 0)
+      StoreState(head_state + layout.n_offset() + a0 + tile * CPT + j, n[j]);
   }
 }
 
@@ -671,13 +708,19 @@ __global__ void AddPairProductsKernel(const float* products, int64_t rows, int64
 
 }  // namespace
 
-StateLayout StateLayout::For(int64_t num_blocks, int64_t num_heads, int64_t dqk, int64_t dv) {
+StateLayout StateLayout::For(int64_t num_blocks, int64_t num_heads, int64_t dqk, int64_t dv,
+                             ActType type) {
   StateLayout l;
   l.num_blocks = num_blocks;
   l.num_heads = num_heads;
   l.dqk = dqk;
   l.dv = dv;
-  l.head_stride = CeilDiv(dqk * dv + dqk + 1, 32) * 32;
+  l.type = type;
+  const bool bf16 = type == ActType::kBF16;
+  // bf16: m (4 bytes) at an even element index, two elements wide.
+  l.m_index = bf16 ? CeilDiv(dqk * dv + dqk, 2) * 2 : dqk * dv + dqk;
+  const int64_t align = 128 / l.element_bytes();
+  l.head_stride = CeilDiv(l.m_index + (bf16 ? 2 : 1), align) * align;
   l.slot_stride = num_blocks * num_heads * l.head_stride;
   return l;
 }
@@ -729,7 +772,7 @@ absl::Status LaunchAddBias(float* y, int64_t rows, int64_t cols, int64_t row_str
 absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_column,
                               int64_t f_column, const float* i_bias, const float* f_bias,
                               float gate_soft_cap, const StepRows& rows, const StateLayout& layout,
-                              int64_t block, float* states, float* gates, cudaStream_t stream) {
+                              int64_t block, void* states, float* gates, cudaStream_t stream) {
   const int64_t warps_needed = int64_t{rows.num_rows} * layout.num_heads;
   if (warps_needed == 0) return absl::OkStatus();
   MlstmGatesKernel<<<static_cast<unsigned>(CeilDiv(warps_needed, kGateWarps)), kGateWarps * kWarp,
@@ -741,7 +784,7 @@ absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_
 absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_column,
                              int64_t k_column, int64_t v_column, const float* gates,
                              const StepRows& rows, const StateLayout& layout, const ScanPlan& plan,
-                             int64_t block, int64_t num_tokens, float* states, float* partial,
+                             int64_t block, int64_t num_tokens, void* states, float* partial,
                              cudaStream_t stream) {
   if (rows.num_rows == 0) return absl::OkStatus();
   if (rows.num_rows > 65535) {
@@ -769,16 +812,21 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
         scale, states, partial);
     return absl::OkStatus();
   };
-  auto launch_rpt = [&](auto rpt) -> absl::Status {
+  auto launch_typed = [&](auto rpt, auto state) -> absl::Status {
     constexpr int kRpt = decltype(rpt)::value;
+    using S = typename decltype(state)::type;
     if (plan.columns_per_thread == 2) {
       constexpr size_t kBytes = sizeof(ScanShared<kRpt, 2>);
-      return pipelined ? launch(MlstmScanKernel<kRpt, 2, true>, kBytes)
-                       : launch(MlstmScanKernel<kRpt, 2, false>, kBytes);
+      return pipelined ? launch(MlstmScanKernel<kRpt, 2, true, S>, kBytes)
+                       : launch(MlstmScanKernel<kRpt, 2, false, S>, kBytes);
     }
     constexpr size_t kBytes = sizeof(ScanShared<kRpt, 1>);
-    return pipelined ? launch(MlstmScanKernel<kRpt, 1, true>, kBytes)
-                     : launch(MlstmScanKernel<kRpt, 1, false>, kBytes);
+    return pipelined ? launch(MlstmScanKernel<kRpt, 1, true, S>, kBytes)
+                     : launch(MlstmScanKernel<kRpt, 1, false, S>, kBytes);
+  };
+  auto launch_rpt = [&](auto rpt) -> absl::Status {
+    return layout.type == ActType::kBF16 ? launch_typed(rpt, TypeTag<__nv_bfloat16>())
+                                         : launch_typed(rpt, TypeTag<float>());
   };
   if (plan.columns_per_thread != 1 && plan.columns_per_thread != 2) {
     return absl::InvalidArgumentError(

@@ -31,21 +31,36 @@ enum class ActType { kBF16, kF32 };
 inline size_t ActSize(ActType t) { return t == ActType::kBF16 ? 2 : 4; }
 
 // Where each (slot, block, head)'s recurrent state lives in the slot pool, nested slot, then
-// block, then head (padding floats unspecified). Per head: C
-// [dqk, dv] row-major, then n [dqk], then m, padded to head_stride floats (a multiple of 32, so
-// every head's C starts 128-byte aligned).
+// block, then head (padding unspecified). Per head: C [dqk, dv] row-major, then n [dqk], then
+// m, padded to head_stride elements (128 bytes a multiple, so every head's C starts 128-byte
+// aligned). C and n are stored as `type`; m is always one fp32 (for a bf16 state it takes two
+// elements, at an even index so that it is 4-byte aligned). Offsets and strides count elements
+// of `type`.
+//
+// A bf16 state halves the state traffic of decode at large batches (one read and one write of
+// C per layer per step); the kernels do their arithmetic in fp32 registers and round to bf16
+// only when they store C and n.
 struct StateLayout {
   int64_t num_blocks = 0, num_heads = 0, dqk = 0, dv = 0;
-  int64_t head_stride = 0;  // floats
-  int64_t slot_stride = 0;  // floats: num_blocks * num_heads * head_stride
+  ActType type = ActType::kF32;  // storage of C and n
+  int64_t head_stride = 0;       // elements
+  int64_t slot_stride = 0;       // elements: num_blocks * num_heads * head_stride
+  int64_t m_index = 0;           // element index of m within a head
 
-  static StateLayout For(int64_t num_blocks, int64_t num_heads, int64_t dqk, int64_t dv);
+  static StateLayout For(int64_t num_blocks, int64_t num_heads, int64_t dqk, int64_t dv,
+                         ActType type = ActType::kF32);
   XLSTM_HOST_DEVICE int64_t n_offset() const { return dqk * dv; }
-  XLSTM_HOST_DEVICE int64_t m_offset() const { return dqk * dv + dqk; }
+  XLSTM_HOST_DEVICE int64_t m_offset() const { return m_index; }
+  XLSTM_HOST_DEVICE int64_t element_bytes() const { return type == ActType::kBF16 ? 2 : 4; }
+  XLSTM_HOST_DEVICE int64_t slot_bytes() const { return slot_stride * element_bytes(); }
 };
 
 // The rows of a step, as device arrays of length num_rows. Slots must be distinct (the scan
-// updates each row's state in place).
+// updates each row's state in place), except among rows of token_count 0: those are skipped by
+// the gates and the scan (their slot is neither read nor written, their gates and read-outs are
+// left as they were), so that a decode graph can pad its batch with rows that cost no state
+// traffic. Their tokens still pass through the row-wise kernels and the GEMMs, whose outputs
+// for them nobody reads.
 struct StepRows {
   const int32_t* slot = nullptr;
   const int32_t* token_begin = nullptr;
@@ -99,11 +114,11 @@ absl::Status LaunchAddBias(float* y, int64_t rows, int64_t cols, int64_t row_str
 // adds the biases, soft-caps them (gate_soft_cap <= 0: no cap), and runs the stabilizer
 // recurrence of each row's (slot, head) from the m stored in the pool. Writes per token and
 // head gates[(t * num_heads + h) * 3 + {0, 1, 2}] = {f_act, i_act, m_t} and stores the final m
-// back into the pool.
+// back into the pool. `states` is the pool, laid out by `layout`.
 absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_column,
                               int64_t f_column, const float* i_bias, const float* f_bias,
                               float gate_soft_cap, const StepRows& rows, const StateLayout& layout,
-                              int64_t block, float* states, float* gates, cudaStream_t stream);
+                              int64_t block, void* states, float* gates, cudaStream_t stream);
 
 // The matrix part of the step for every token, with C and n kept on chip across a row's tokens:
 // C = f_act C + i_act k vᵀ, n = f_act n + i_act k, and the unnormalized read-outs
@@ -113,7 +128,7 @@ absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_
 absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_column,
                              int64_t k_column, int64_t v_column, const float* gates,
                              const StepRows& rows, const StateLayout& layout, const ScanPlan& plan,
-                             int64_t block, int64_t num_tokens, float* states, float* partial,
+                             int64_t block, int64_t num_tokens, void* states, float* partial,
                              cudaStream_t stream);
 
 // Per token and head: h = num / (max(|qn|, exp(-m_t)) + eps) from the summed partials (laid

@@ -26,6 +26,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/gemm.h"
+#include "engine/cuda/gemv_bf16.h"
 #include "engine/weights/dtype.h"
 #include "gtest/gtest.h"
 #include "tests/cuda/cuda_test_util.h"
@@ -695,6 +696,90 @@ TEST_F(KernelsTest, GemmLinearComputesXTimesWTransposed) {
           }
         }
         EXPECT_TRUE(AllWithin(got, want, tol));
+      }
+    }
+  }
+}
+
+// LaunchGemvBf16 (gemv_bf16.h) for 1..8 rows: checked against the double-precision product of
+// the bf16 values (fp32 FMA chains: within 1e-5 of the sum of |terms|), columns past out
+// untouched, and batch invariance: a row's result is the same bits alone as in a call of several
+// rows. Then Gemm with EnableSmallBatchGemv: a one-row bf16 product is this kernel's, bit for bit.
+TEST_F(KernelsTest, SmallBatchGemvMatchesTheReferenceAndIsBatchInvariant) {
+  struct Shape {
+    int64_t rows, in, out;
+  };
+  const Shape shapes[] = {{1, 8, 1},     {1, 4096, 33},  {3, 1032, 257},
+                          {8, 4096, 96}, {5, 10944, 17}, {8, 72, 700}};
+  const ActType type = ActType::kBF16;
+  uint32_t seed = 1900;
+  EXPECT_FALSE(GemvBf16Supports(this, this, 1, 7)) << "inputs not a multiple of 8";
+  EXPECT_FALSE(GemvBf16Supports(this, this, kGemvMaxRows + 1, 8)) << "too many rows";
+  for (bool accumulate : {false, true}) {
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(absl::StrCat(accumulate ? "accumulate " : "", "rows ", s.rows, " in ", s.in,
+                                " out ", s.out));
+      const int64_t y_stride = s.out + 3;
+      const std::vector<float> x = RandomFloats(s.rows * s.in, ++seed);
+      const std::vector<float> w =
+          RandomFloats(s.out * s.in, ++seed, 0.0, 1.0 / std::sqrt(static_cast<double>(s.in)));
+      std::vector<float> y0 = RandomFloats(s.rows * y_stride, ++seed);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        for (int64_t c = s.out; c < y_stride; ++c) y0[r * y_stride + c] = SentinelFloat();
+      }
+      XLSTM_ASSERT_OK_AND_ASSIGN(auto d_x,
+                                 DeviceArray<unsigned char>::FromHost(EncodeAct(type, x)));
+      XLSTM_ASSERT_OK_AND_ASSIGN(auto d_w,
+                                 DeviceArray<unsigned char>::FromHost(EncodeAct(type, w)));
+      XLSTM_ASSERT_OK_AND_ASSIGN(auto d_y, DeviceArray<float>::FromHost(y0));
+      ASSERT_TRUE(GemvBf16Supports(d_w.get(), d_x.get(), s.rows, s.in));
+      XLSTM_ASSERT_OK(LaunchGemvBf16(d_w.get(), s.out, s.in, d_x.get(), s.rows, d_y.get(), y_stride,
+                                     accumulate, stream()));
+      XLSTM_ASSERT_OK(stream_.Synchronize());
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> y, d_y.Download());
+
+      const std::vector<float> xv = ActValues(type, x), wv = ActValues(type, w);
+      std::vector<double> got, want, tol;
+      for (int64_t r = 0; r < s.rows; ++r) {
+        for (int64_t o = 0; o < s.out; ++o) {
+          double acc = accumulate ? y0[r * y_stride + o] : 0.0;
+          double magnitude = std::fabs(acc);
+          for (int64_t k = 0; k < s.in; ++k) {
+            const double p = static_cast<double>(xv[r * s.in + k]) * wv[o * s.in + k];
+            acc += p;
+            magnitude += std::fabs(p);
+          }
+          got.push_back(y[r * y_stride + o]);
+          want.push_back(acc);
+          tol.push_back(kF32Tolerance * magnitude);
+        }
+        for (int64_t c = s.out; c < y_stride; ++c) {
+          ASSERT_TRUE(BitIdentical(absl::MakeConstSpan(&y[r * y_stride + c], 1),
+                                   absl::MakeConstSpan(&y0[r * y_stride + c], 1)))
+              << "row " << r << " column " << c << " beyond out was written";
+        }
+      }
+      EXPECT_TRUE(AllWithin(got, want, tol));
+      if (accumulate) continue;
+
+      // Each row alone (x moved to its row: still 16-byte aligned), by the kernel and through
+      // Gemm, which routes one-row bf16 products to it.
+      XLSTM_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Gemm> gemm, Gemm::Create(stream()));
+      gemm->EnableSmallBatchGemv();
+      const DeviceMatrix matrix{d_w.get(), s.out, s.in, type};
+      for (int64_t r = 0; r < s.rows; ++r) {
+        XLSTM_ASSERT_OK_AND_ASSIGN(auto d_one, DeviceArray<float>::Allocate(s.out));
+        XLSTM_ASSERT_OK_AND_ASSIGN(auto d_routed, DeviceArray<float>::Allocate(s.out));
+        const unsigned char* x_row = d_x.get() + r * s.in * 2;
+        XLSTM_ASSERT_OK(LaunchGemvBf16(d_w.get(), s.out, s.in, x_row, 1, d_one.get(), s.out,
+                                       /*accumulate=*/false, stream()));
+        XLSTM_ASSERT_OK(gemm->Linear(matrix, x_row, 1, d_routed.get(), s.out, false));
+        XLSTM_ASSERT_OK(stream_.Synchronize());
+        XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> one, d_one.Download());
+        XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> routed, d_routed.Download());
+        EXPECT_TRUE(BitIdentical(one, absl::MakeConstSpan(y).subspan(r * y_stride, s.out)))
+            << "row " << r << " alone vs in a call of " << s.rows << " rows";
+        EXPECT_TRUE(BitIdentical(routed, one)) << "row " << r << " through Gemm::Linear";
       }
     }
   }

@@ -3,7 +3,8 @@
 // events, for R rows of N tokens each, and prints a per-kernel table. The per-kernel breakdown
 // in tests/bench/NOTES.md comes from this program.
 //
-//   xlstm-layer-profile D NUM_HEADS ROWS TOKENS_PER_ROW
+//   xlstm-layer-profile D NUM_HEADS ROWS TOKENS_PER_ROW [STATE_DTYPE]
+//   (STATE_DTYPE: float32, the default, or bfloat16: the recurrent state's storage)
 //   e.g. xlstm-layer-profile 4096 8 1 2048    (the 7B shape, one 2048-token prefill)
 #include <cuda_runtime_api.h>
 
@@ -11,10 +12,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/cuda/device_buffer.h"
 #include "engine/cuda/gemm.h"
+#include "engine/cuda/gemv_bf16.h"
 #include "engine/cuda/kernels.h"
 #include "engine/model_config.h"
 
@@ -38,10 +41,18 @@ DeviceBuffer Alloc(size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: xlstm-layer-profile D NUM_HEADS ROWS TOKENS_PER_ROW\n");
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr,
+                 "usage: xlstm-layer-profile D NUM_HEADS ROWS TOKENS_PER_ROW "
+                 "[float32|bfloat16]\n");
     return 2;
   }
+  const std::string state_dtype = argc == 6 ? argv[5] : "float32";
+  if (state_dtype != "float32" && state_dtype != "bfloat16") {
+    std::fprintf(stderr, "xlstm-layer-profile: state dtype must be float32 or bfloat16\n");
+    return 2;
+  }
+  const ActType state_type = state_dtype == "bfloat16" ? ActType::kBF16 : ActType::kF32;
   xlstm::engine::ModelConfig c;
   c.hidden_size = c.embedding_dim = std::atoi(argv[1]);
   c.num_heads = std::atoi(argv[2]);
@@ -59,14 +70,20 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<Gemm>> gemm_or = Gemm::Create(st);
   Check(gemm_or.status());
   Gemm& gemm = **gemm_or;
+  // The same products through the small-batch GEMV (gemv_bf16.h), timed next to cuBLAS's when
+  // there are at most Gemm::kGemvRouteRows tokens (the rows Gemm routes to it).
+  absl::StatusOr<std::unique_ptr<Gemm>> gemv_or = Gemm::Create(st);
+  Check(gemv_or.status());
+  Gemm& gemv = **gemv_or;
+  gemv.EnableSmallBatchGemv();
   DeviceBuffer x = Alloc(T * D * 4), act = Alloc(T * std::max({D, V, F}) * 2),
                proj = Alloc(T * P * 4), up = Alloc(T * 2 * F * 4);
   DeviceBuffer w_in = Alloc(P * D * 2), w_out = Alloc(D * V * 2), w_up = Alloc(2 * F * D * 2),
                w_down = Alloc(D * F * 2);
   DeviceBuffer ones = Alloc(std::max({V, 2 * F, D}) * 4), gates = Alloc(T * NH * 3 * 4);
-  const StateLayout layout = StateLayout::For(1, NH, dqk, dv);
+  const StateLayout layout = StateLayout::For(1, NH, dqk, dv, state_type);
   const ScanPlan plan = ScanPlan::For(dqk, dv);
-  DeviceBuffer states = Alloc(R * layout.slot_stride * 4),
+  DeviceBuffer states = Alloc(R * layout.slot_bytes()),
                partial = Alloc(plan.splits * T * NH * plan.partial_width * 4),
                meta = Alloc(3 * R * 4);
   std::vector<int32_t> host_meta(3 * R);
@@ -85,7 +102,9 @@ int main(int argc, char** argv) {
     Check(LaunchRandomNormal(b->data(), ActType::kBF16, b->bytes() / 2, 4, 0, 0.02f, st));
   }
   Check(LaunchFill(ones.as<float>(), std::max({V, 2 * F, D}), 1.0f, st));
-  Check(LaunchFill(states.as<float>(), R * layout.slot_stride, 0.0f, st));
+  if (cudaMemsetAsync(states.data(), 0, R * layout.slot_bytes(), st) != cudaSuccess) {
+    Check(absl::InternalError("cudaMemsetAsync(states) failed"));
+  }
   const DeviceMatrix in_proj{w_in.data(), P, D, ActType::kBF16},
       out_proj{w_out.data(), D, V, ActType::kBF16}, up_proj{w_up.data(), 2 * F, D, ActType::kBF16},
       down_proj{w_down.data(), D, F, ActType::kBF16};
@@ -105,13 +124,13 @@ int main(int argc, char** argv) {
       {"mlstm_gates",
        [&] {
          return LaunchMlstmGates(proj.as<float>(), P, i_col, f_col, ones.as<float>(),
-                                 ones.as<float>(), 15.f, rows, layout, 0, states.as<float>(),
+                                 ones.as<float>(), 15.f, rows, layout, 0, states.data(),
                                  gates.as<float>(), st);
        }},
       {"mlstm_scan",
        [&] {
          return LaunchMlstmScan(proj.as<float>(), P, 0, QK, 2 * QK, gates.as<float>(), rows, layout,
-                                plan, 0, T, states.as<float>(), partial.as<float>(), st);
+                                plan, 0, T, states.data(), partial.as<float>(), st);
        }},
       {"head_norm_gate",
        [&] {
@@ -140,13 +159,29 @@ int main(int argc, char** argv) {
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
   std::printf(
-      "D=%ld heads=%ld: %ld rows x %ld tokens (dqk %ld, dv %ld; scan: %d rows x %d columns per "
-      "thread, %d splits, %d column tiles, n %s)\n\n| kernel | ms per layer |\n|---|---|\n",
-      D, NH, R, per, dqk, dv, plan.rows_per_thread, plan.columns_per_thread, plan.splits,
-      plan.column_tiles, plan.n_spread ? "spread over the tiles" : "as column dv");
-  double total = 0;
+      "D=%ld heads=%ld: %ld rows x %ld tokens, %s state (dqk %ld, dv %ld; scan: %d rows x %d "
+      "columns per thread, %d splits, %d column tiles, n %s)\n\n| kernel | ms per layer "
+      "|\n|---|---|\n",
+      D, NH, R, per, state_dtype.c_str(), dqk, dv, plan.rows_per_thread, plan.columns_per_thread,
+      plan.splits, plan.column_tiles, plan.n_spread ? "spread over the tiles" : "as column dv");
+  std::vector<Step> all_steps = steps;
+  if (T <= Gemm::kGemvRouteRows) {
+    all_steps.push_back({"gemv_in_proj (instead of gemm_in_proj)", [&] {
+                           return gemv.Linear(in_proj, act.data(), T, proj.as<float>(), P, false);
+                         }});
+    all_steps.push_back({"gemv_out_proj", [&] {
+                           return gemv.Linear(out_proj, act.data(), T, x.as<float>(), D, true);
+                         }});
+    all_steps.push_back({"gemv_up_proj", [&] {
+                           return gemv.Linear(up_proj, act.data(), T, up.as<float>(), 2 * F, false);
+                         }});
+    all_steps.push_back({"gemv_down_proj", [&] {
+                           return gemv.Linear(down_proj, act.data(), T, x.as<float>(), D, true);
+                         }});
+  }
+  double total = 0, gemm_total = 0, gemv_total = 0;
   constexpr int kRepeats = 5;
-  for (const Step& step : steps) {
+  for (const Step& step : all_steps) {
     for (int i = 0; i < 2; ++i) Check(step.run());  // warm-up (cuBLAS heuristics, caches)
     cudaEventRecord(start, st);
     for (int i = 0; i < kRepeats; ++i) Check(step.run());
@@ -158,9 +193,16 @@ int main(int argc, char** argv) {
     float ms = 0;
     cudaEventElapsedTime(&ms, start, stop);
     ms /= kRepeats;
-    total += ms;
+    const std::string name = step.name;
+    if (name.rfind("gemv_", 0) == 0) {
+      gemv_total += ms;
+    } else {
+      total += ms;
+      if (name.rfind("gemm_", 0) == 0) gemm_total += ms;
+    }
     std::printf("| %s | %.3f |\n", step.name, ms);
   }
   std::printf("| total | %.3f |\n", total);
+  if (gemv_total > 0) std::printf("| total with GEMV | %.3f |\n", total - gemm_total + gemv_total);
   return 0;
 }

@@ -5,8 +5,14 @@
 //   - device bandwidth: a timed device-to-device cudaMemcpyAsync of >= 1 GiB (bytes read +
 //     written per second, median of repeats, CUDA events);
 //   - decode tok/s at each batch B: B slots reset and prefilled with a random prompt, then timed
-//     ForwardGreedy steps of one token per row, each row fed back its argmax; compared with the
-//     bandwidth roofline B * BW / (W + B * 2 * S);
+//     steps of one token per row, each row fed back its chosen token; compared with the
+//     bandwidth roofline B * BW / (W + B * 2 * S). The steps go through the call the serving
+//     engine makes, Forward with one SampleSpec per row and device sampling ("greedy":
+//     temperature 0; "sampled": temperature 0.8, top-p 0.95), or through ForwardGreedy
+//     ("argmax", a benchmark-only shortcut), for each --decode-modes entry and each
+//     --decode-paths entry (CUDA graphs, the same padded buckets launched eagerly, or the
+//     general path; the backend's SetDecodePath switches between them on one backend). The
+//     first mode on the first path is the headline ("headline": true in the JSON);
 //   - prefill tok/s: b rows of T tokens in one Forward (kLast), compared with the bf16 compute
 //     floor (2 FLOPs per weight per token at the peak tensor-core rate);
 //   - time to first token at batch 1: reset + ForwardGreedy of the whole prompt until the token
@@ -73,6 +79,9 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 struct Options {
   std::vector<std::string> shapes = {"162m", "407m", "7b"};
   std::vector<int64_t> decode_batches = {1, 8, 64, 256};
+  std::vector<std::string> decode_modes = {"greedy", "sampled"};
+  std::vector<std::string> decode_paths = {"graphs"};
+  std::string state_dtype = "float32";  // the recurrent state's storage (C and n)
   int64_t decode_prompt = 128;
   int64_t decode_steps = 64;
   int64_t prefill_tokens = 2048;
@@ -83,6 +92,7 @@ struct Options {
   std::string json_path;
   bool fp32_weights = false;
   bool bf16x2 = false;    // bf16 weights with bf16-pair activations
+  bool no_gemv = false;   // cuBLAS for every product (no small-batch GEMV)
   int64_t max_slots = 0;  // 0: the largest decode batch
   std::string commit;
   uint64_t seed = 1234;
@@ -95,6 +105,11 @@ struct Options {
 constexpr const char* kUsage = R"(usage: xlstm-bench [flags]
   --shapes LIST           model shapes: 162m, 407m, 7b or DxLxNH (e.g. 768x12x4) [162m,407m,7b]
   --decode-batches LIST   decode batch sizes [1,8,64,256]
+  --decode-modes LIST     greedy (Forward, SampleSpec temperature 0), sampled (temperature 0.8,
+                          top-p 0.95) and/or argmax (ForwardGreedy) [greedy,sampled]
+  --decode-paths LIST     graphs, buckets and/or general: how decode-only steps run
+                          (engine/cuda/cuda_backend.h DecodePath) [graphs]
+  --state-dtype T         float32 or bfloat16: storage of the recurrent state [float32]
   --decode-prompt N       prompt tokens prefilled into each decode slot before timing [128]
   --decode-steps N        timed decode steps per repeat (after warmup) [64]
   --prefill-tokens T      tokens per row of a prefill measurement [2048]
@@ -105,6 +120,7 @@ constexpr const char* kUsage = R"(usage: xlstm-bench [flags]
   --json PATH             write every figure as JSON (rewritten after each shape)
   --fp32-weights          fp32 weights and GEMMs instead of bf16
   --bf16x2                bf16 weights with bf16-pair (~16-bit) GEMM activations
+  --no-gemv               cuBLAS for every product (CudaBackendOptions::small_batch_gemv off)
   --max-slots N           slot pool cap [largest decode batch]
   --commit HASH           source commit to record (e.g. $(git rev-parse HEAD))
   --seed N                weight and prompt seed [1234]
@@ -169,6 +185,11 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       o.bf16x2 = true;
       continue;
     }
+    if (name == "no-gemv") {
+      if (has_value) return absl::InvalidArgumentError("--no-gemv takes no value");
+      o.no_gemv = true;
+      continue;
+    }
     if (name == "fp32-weights") {
       if (has_value) return absl::InvalidArgumentError("--fp32-weights takes no value");
       o.fp32_weights = true;
@@ -178,7 +199,7 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
         "shapes",          "decode-batches", "decode-prompt", "decode-steps", "prefill-tokens",
         "prefill-batches", "ttft-prompts",   "repeats",       "warmup",       "json",
         "max-slots",       "commit",         "seed",          "device",       "bandwidth-gib",
-        "peak-tflops",     "budget-s"};
+        "peak-tflops",     "budget-s",       "decode-modes",  "decode-paths", "state-dtype"};
     if (std::find(std::begin(kValued), std::end(kValued), name) == std::end(kValued)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, "\n", kUsage));
     }
@@ -208,6 +229,23 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
       if (o.shapes.empty()) status = absl::InvalidArgumentError("empty list");
     } else if (name == "decode-batches") {
       set_list(o.decode_batches);
+    } else if (name == "decode-modes" || name == "decode-paths") {
+      std::vector<std::string> list = absl::StrSplit(value, ',', absl::SkipEmpty());
+      const std::vector<std::string> known =
+          name == "decode-modes" ? std::vector<std::string>{"greedy", "sampled", "argmax"}
+                                 : std::vector<std::string>{"graphs", "buckets", "general"};
+      for (const std::string& item : list) {
+        if (std::find(known.begin(), known.end(), item) == known.end()) {
+          status = absl::InvalidArgumentError(absl::StrCat("unknown entry '", item, "'"));
+        }
+      }
+      if (list.empty()) status = absl::InvalidArgumentError("empty list");
+      (name == "decode-modes" ? o.decode_modes : o.decode_paths) = std::move(list);
+    } else if (name == "state-dtype") {
+      if (value != "float32" && value != "bfloat16") {
+        status = absl::InvalidArgumentError("must be float32 or bfloat16");
+      }
+      o.state_dtype = value;
     } else if (name == "decode-prompt") {
       set_int(o.decode_prompt);
     } else if (name == "decode-steps") {
@@ -428,12 +466,25 @@ Json Failed(Json j, const absl::Status& status) {
   return j;
 }
 
-// Decode at batch `batch`: reset and prefill `batch` slots, then time greedy steps.
-absl::StatusOr<Json> MeasureDecode(const ShapeContext& ctx, int64_t batch, std::mt19937_64& rng) {
+engine::cuda::DecodePath ParseDecodePath(const std::string& name) {
+  using engine::cuda::DecodePath;
+  return name == "graphs"    ? DecodePath::kGraphs
+         : name == "buckets" ? DecodePath::kBuckets
+                             : DecodePath::kGeneral;
+}
+
+// Decode at batch `batch`: reset and prefill `batch` slots, then time steps of `mode` (greedy,
+// sampled or argmax; see the file comment) with decode-only steps running on `path`.
+absl::StatusOr<Json> MeasureDecode(const ShapeContext& ctx, int64_t batch, const std::string& mode,
+                                   const std::string& path, std::mt19937_64& rng) {
   const Options& o = *ctx.options;
   CudaBackend& be = *ctx.backend;
   const int64_t vocab = ctx.config.vocab_size;
-  Json j = {{"batch", batch}, {"prompt_tokens", o.decode_prompt}};
+  Json j = {
+      {"batch", batch}, {"prompt_tokens", o.decode_prompt}, {"mode", mode}, {"decode_path", path}};
+  if (mode == "sampled") {
+    j["sampling"] = "temperature 0.8, top-p 0.95, seed per row, step counter per token";
+  }
   const double bytes_per_step = ctx.weight_bytes + static_cast<double>(batch) * 2 * ctx.state_bytes;
   const double roofline = static_cast<double>(batch) * ctx.bandwidth / bytes_per_step;
   j["bytes_per_step"] = bytes_per_step;
@@ -452,17 +503,42 @@ absl::StatusOr<Json> MeasureDecode(const ShapeContext& ctx, int64_t batch, std::
   }
   std::vector<int32_t> ids;
   const double prefill_start = Now();
+  XLSTM_RETURN_IF_ERROR(be.SetDecodePath(engine::cuda::DecodePath::kGeneral));
   XLSTM_RETURN_IF_ERROR(be.ForwardGreedy(rows, ids));
   j["setup_prefill_s"] = Now() - prefill_start;
   XLSTM_RETURN_IF_ERROR(CheckIds(ids, batch, vocab));
+  XLSTM_RETURN_IF_ERROR(be.SetDecodePath(ParseDecodePath(path)));
 
+  // One SampleSpec per row, as the engine hands them out; the step counter moves per token.
+  std::vector<engine::SampleSpec> specs(batch);
+  for (int64_t i = 0; i < batch; ++i) {
+    if (mode == "sampled") {
+      specs[i].params.temperature = 0.8;
+      specs[i].params.top_p = 0.95;
+      specs[i].params.seed = o.seed + static_cast<uint64_t>(i);
+    } else {
+      specs[i].params.temperature = 0.0;
+    }
+  }
   std::vector<int32_t> next = ids;
   for (int64_t i = 0; i < batch; ++i) {
     rows[i] =
         ForwardRow{static_cast<int32_t>(i), absl::MakeConstSpan(&next[i], 1), LogitsMode::kLast};
+    if (mode != "argmax") {
+      rows[i].logits = LogitsMode::kNone;
+      rows[i].samples = absl::MakeConstSpan(&specs[i], 1);
+    }
   }
+  engine::ForwardOutput out;
   auto step = [&]() -> absl::Status {
-    XLSTM_RETURN_IF_ERROR(be.ForwardGreedy(rows, ids));
+    if (mode == "argmax") {
+      XLSTM_RETURN_IF_ERROR(be.ForwardGreedy(rows, ids));
+    } else {
+      XLSTM_RETURN_IF_ERROR(be.Forward(rows, out));
+      ids.clear();
+      for (const engine::TokenChoice& choice : out.samples) ids.push_back(choice.token);
+      for (engine::SampleSpec& spec : specs) ++spec.step;
+    }
     XLSTM_RETURN_IF_ERROR(CheckIds(ids, batch, vocab));
     std::copy(ids.begin(), ids.end(), next.begin());  // rows point into `next`
     return absl::OkStatus();
@@ -489,6 +565,7 @@ absl::StatusOr<Json> MeasureDecode(const ShapeContext& ctx, int64_t batch, std::
     step_ms.push_back(1e3 * elapsed / static_cast<double>(steps));
   }
   const double tok_s = Median(rates);
+  XLSTM_RETURN_IF_ERROR(be.SetDecodePath(engine::cuda::DecodePath::kGeneral));
   j["status"] = "ok";
   j["steps_per_repeat"] = steps;
   if (steps < o.decode_steps) {
@@ -649,10 +726,14 @@ std::string Bytes(double bytes) {
 
 std::string Markdown(const Json& s) {
   std::string out = absl::StrFormat(
-      "\n### %s: D=%d, %d blocks, %d heads, vocab %d, %s weights\n\n",
+      "\n### %s: D=%d, %d blocks, %d heads, vocab %d, %s weights, %s state\n\n",
       s["shape"].get<std::string>(), s["config"]["hidden_size"].get<int64_t>(),
       s["config"]["num_blocks"].get<int64_t>(), s["config"]["num_heads"].get<int64_t>(),
-      s["config"]["vocab_size"].get<int64_t>(), s["weight_dtype"].get<std::string>());
+      s["config"]["vocab_size"].get<int64_t>(), s["weight_dtype"].get<std::string>(),
+      s.value("state_dtype", std::string("float32")));
+  if (s.contains("backend_options") && !s["backend_options"].value("small_batch_gemv", true)) {
+    absl::StrAppend(&out, "(cuBLAS for every product: --no-gemv)\n\n");
+  }
   if (s.contains("error")) {
     absl::StrAppend(&out, "**failed**: ", s["error"].get<std::string>(), "\n\n");
   }
@@ -674,7 +755,12 @@ std::string Markdown(const Json& s) {
                         " | | |\n");
   };
   for (const Json& e : s["decode"]) {
-    absl::StrAppendFormat(&out, "| decode B=%d ", e["batch"].get<int64_t>());
+    absl::StrAppendFormat(&out, "| decode B=%d", e["batch"].get<int64_t>());
+    if (e.contains("mode")) {
+      absl::StrAppendFormat(&out, " %s, %s", e["mode"].get<std::string>(),
+                            e["decode_path"].get<std::string>());
+    }
+    absl::StrAppend(&out, " ");
     if (e["status"] != "ok") {
       absl::StrAppend(&out, skipped(e));
       continue;
@@ -778,13 +864,24 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
   bo.device = static_cast<int>(o.device);
   bo.fp32_weights = o.fp32_weights;
   bo.bf16x2_activations = o.bf16x2;
+  bo.small_batch_gemv = !o.no_gemv;
   bo.max_slots = static_cast<int32_t>(o.max_slots);
   bo.max_step_tokens = max_step_tokens;
   bo.max_logit_rows = std::max<int64_t>(256, o.max_slots);
+  // Created with every decode path the run measures available (SetDecodePath switches).
+  auto wants = [&](const char* path) {
+    return std::find(o.decode_paths.begin(), o.decode_paths.end(), path) != o.decode_paths.end();
+  };
+  bo.state_type =
+      o.state_dtype == "bfloat16" ? engine::cuda::ActType::kBF16 : engine::cuda::ActType::kF32;
+  bo.decode_path = wants("graphs")    ? engine::cuda::DecodePath::kGraphs
+                   : wants("buckets") ? engine::cuda::DecodePath::kBuckets
+                                      : engine::cuda::DecodePath::kGeneral;
   s["backend_options"] = {
       {"max_slots", bo.max_slots},           {"max_step_tokens", bo.max_step_tokens},
       {"max_logit_rows", bo.max_logit_rows}, {"reserve_bytes", bo.reserve_bytes},
-      {"fp32_weights", bo.fp32_weights},     {"bf16x2_activations", bo.bf16x2_activations}};
+      {"fp32_weights", bo.fp32_weights},     {"bf16x2_activations", bo.bf16x2_activations},
+      {"state_dtype", o.state_dtype},        {"small_batch_gemv", bo.small_batch_gemv}};
   const double create_start = Now();
   XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend,
                          CudaBackend::CreateRandom(config, o.seed, bo));
@@ -798,8 +895,12 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
   s["weight_bytes_per_step_counted"] =
       "linear weights of every block + lm_head (no embedding table, norms or biases)";
   s["state_bytes_per_sequence"] = state_bytes;
+  // C and n in the state dtype, m in fp32 (one per block and head).
+  const double heads = static_cast<double>(config.num_blocks * config.num_heads);
   s["state_bytes_per_sequence_unpadded"] =
-      4.0 * static_cast<double>(config.state_floats_per_sequence());
+      (o.state_dtype == "bfloat16" ? 2.0 : 4.0) *
+          (static_cast<double>(config.state_floats_per_sequence()) - heads) +
+      4.0 * heads;
   s["memory"] = {{"device_total_bytes", mem.second},
                  {"device_free_bytes_after_setup", mem.first},
                  {"device_used_bytes", mem.second - mem.first},
@@ -835,8 +936,17 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
     checkpoint();
   };
   s["decode"] = Json::array();
-  for (int64_t b : o.decode_batches) {
-    record(s["decode"], {{"batch", b}}, [&] { return MeasureDecode(ctx, b, rng); });
+  for (const std::string& path : o.decode_paths) {
+    for (const std::string& mode : o.decode_modes) {
+      const bool headline = path == o.decode_paths.front() && mode == o.decode_modes.front();
+      for (int64_t b : o.decode_batches) {
+        record(s["decode"], {{"batch", b}, {"mode", mode}, {"decode_path", path}}, [&] {
+          absl::StatusOr<Json> e = MeasureDecode(ctx, b, mode, path, rng);
+          if (e.ok()) (*e)["headline"] = headline;
+          return e;
+        });
+      }
+    }
   }
   s["prefill"] = Json::array();
   for (int64_t b : o.prefill_batches) {
@@ -901,6 +1011,10 @@ int Main(int argc, char** argv) {
                      {"seed", o.seed},
                      {"peak_bf16_tflops", o.peak_tflops},
                      {"budget_s", o.budget_s},
+                     {"decode_modes", o.decode_modes},
+                     {"decode_paths", o.decode_paths},
+                     {"state_dtype", o.state_dtype},
+                     {"small_batch_gemv", !o.no_gemv},
                      {"timing", "host steady_clock around synchronous calls; median of repeats"}};
   out["shapes"] = Json::array();
   if (absl::Status w = WriteJson(o.json_path, out); !w.ok()) {  // fail before any GPU work
@@ -914,7 +1028,8 @@ int Main(int argc, char** argv) {
   for (const std::string& shape : o.shapes) {
     Json s = {{"shape", shape},
               {"weight_dtype",
-               o.fp32_weights ? "fp32" : (o.bf16x2 ? "bf16 (bf16x2 activations)" : "bf16")}};
+               o.fp32_weights ? "fp32" : (o.bf16x2 ? "bf16 (bf16x2 activations)" : "bf16")},
+              {"state_dtype", o.state_dtype}};
     const double start = Now();
     auto checkpoint = [&] {
       Json partial = out;
