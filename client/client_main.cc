@@ -4,7 +4,11 @@
 //   xlstm-client --target HOST:PORT generate --prompt "Hello" --stream
 //   xlstm-client --target HOST:PORT score --context-ids 5 --continuation-ids 17,9,4 --json
 //   xlstm-client --target HOST:PORT tokenize --prompt "Hello"
+//   xlstm-client --target HOST:PORT generate --prompt "a, b" --stop "," --stop "."
 //   xlstm-client --target HOST:PORT info | health
+//
+// --stop is repeatable and each value is taken literally, so a comma can be a stop string.
+// Usage mistakes exit 2 with a message naming the flag; a failed RPC exits 1.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -13,42 +17,69 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/flag_names.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
-#include "tools/common/flag_names.h"
 #include "xlstm/v1/inference.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server HOST:PORT");
-ABSL_FLAG(std::string, ids, "", "prompt token ids, comma-separated");
-ABSL_FLAG(std::string, prompt, "", "prompt text");
-ABSL_FLAG(int32_t, max_new_tokens, 0, "0: the server default");
-ABSL_FLAG(int32_t, min_new_tokens, 0, "");
-ABSL_FLAG(bool, greedy, false, "temperature 0");
-ABSL_FLAG(double, temperature, 1.0, "");
-ABSL_FLAG(int32_t, top_k, 0, "");
-ABSL_FLAG(double, top_p, 1.0, "");
-ABSL_FLAG(double, min_p, 0.0, "");
-ABSL_FLAG(double, repetition_penalty, 1.0, "");
-ABSL_FLAG(int64_t, seed, -1, "-1: server picks");
-ABSL_FLAG(int32_t, n, 1, "parallel samples");
-ABSL_FLAG(bool, ignore_eos, false, "");
-ABSL_FLAG(std::vector<std::string>, stop, {}, "stop strings, comma-separated");
-ABSL_FLAG(bool, logprobs, false, "");
-ABSL_FLAG(int32_t, top_logprobs, 0, "");
-ABSL_FLAG(bool, stream, false, "print each stream message");
-ABSL_FLAG(bool, json, false, "JSON output");
-ABSL_FLAG(int64_t, deadline_ms, 0, "0: none");
-ABSL_FLAG(std::string, context_ids, "", "score: context ids");
-ABSL_FLAG(std::string, continuation_ids, "", "score: continuation ids");
-ABSL_FLAG(std::string, context, "", "score: context text");
+ABSL_FLAG(std::string, ids, "",
+          "generate: prompt token ids, comma-separated (instead of --prompt)");
+ABSL_FLAG(std::string, prompt, "",
+          "generate, tokenize: prompt text (the server tokenizes it and adds BOS)");
+ABSL_FLAG(int32_t, max_new_tokens, 0,
+          "generate: most tokens to generate per sample (0: the server's default)");
+ABSL_FLAG(int32_t, min_new_tokens, 0,
+          "generate: tokens generated before EOS or a stop can end a sample");
+ABSL_FLAG(bool, greedy, false, "generate: always the most likely token (temperature 0)");
+ABSL_FLAG(double, temperature, 1.0, "generate: sampling temperature (0: greedy)");
+ABSL_FLAG(int32_t, top_k, 0, "generate: sample among the k most likely tokens (0: all)");
+ABSL_FLAG(double, top_p, 1.0,
+          "generate: sample among the most likely tokens holding this much probability (1: all)");
+ABSL_FLAG(double, min_p, 0.0,
+          "generate: drop tokens less likely than min_p times the most likely one (0: off)");
+ABSL_FLAG(double, repetition_penalty, 1.0,
+          "generate: divide the logits of tokens already in the sequence by this (1: off)");
+ABSL_FLAG(int64_t, seed, -1, "generate: sampling seed, for repeatable samples (-1: server picks)");
+ABSL_FLAG(int32_t, n, 1, "generate: parallel samples of the prompt");
+ABSL_FLAG(bool, ignore_eos, false, "generate: keep generating after the end-of-sequence token");
+// Declared for its name and help only: ParseFlags collects the repeated values (kStopFlag).
+ABSL_FLAG(std::string, stop, "",
+          "generate: a stop string; give the flag once per string (a comma is an ordinary\n"
+          "character: --stop , --stop '.')");
+ABSL_FLAG(bool, logprobs, false, "generate: print each chosen token's log-probability");
+ABSL_FLAG(int32_t, top_logprobs, 0,
+          "generate, score: also return this many most likely alternatives per position");
+ABSL_FLAG(bool, stream, false, "generate: print the text as each stream message arrives");
+ABSL_FLAG(bool, json, false, "print the result as JSON (with --stream: one object per message)");
+ABSL_FLAG(int64_t, deadline_ms, 0, "gRPC deadline of the call in milliseconds (0: none)");
+ABSL_FLAG(std::string, context_ids, "", "score: context token ids, comma-separated");
+ABSL_FLAG(std::string, continuation_ids, "", "score: continuation token ids, comma-separated");
+ABSL_FLAG(std::string, context, "", "score: context text (tokenized by the server, with BOS)");
 ABSL_FLAG(std::string, continuation, "", "score: continuation text");
-ABSL_FLAG(std::string, service, "", "health: service name");
+ABSL_FLAG(std::string, service, "",
+          "health: the service to check (empty: the whole server; or xlstm.v1.Inference)");
 
 namespace {
 
 using xlstm::v1::Inference;
+
+constexpr char kStopFlag[] = "stop";
+constexpr char kUsage[] =
+    "xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]";
+
+// The --stop values, each as given (set by main).
+std::vector<std::string>& StopStrings() {
+  static std::vector<std::string>* const stops = new std::vector<std::string>();
+  return *stops;
+}
+
+[[noreturn]] void UsageError(const std::string& message) {
+  xlstm::cli::ExitWithUsageError("xlstm-client", message);
+}
 
 bool ParseIds(const std::string& s, std::vector<int32_t>* out) {
   for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
@@ -95,8 +126,7 @@ int Generate(Inference::Stub& stub) {
   } else {
     std::vector<int32_t> ids;
     if (!ParseIds(absl::GetFlag(FLAGS_ids), &ids)) {
-      std::fprintf(stderr, "xlstm-client: --ids: expected comma-separated integers\n");
-      return 2;
+      UsageError("--ids: expected comma-separated integers");
     }
     req.mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
   }
@@ -111,7 +141,7 @@ int Generate(Inference::Stub& stub) {
   st->set_max_new_tokens(absl::GetFlag(FLAGS_max_new_tokens));
   st->set_min_new_tokens(absl::GetFlag(FLAGS_min_new_tokens));
   st->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
-  for (const std::string& stop : absl::GetFlag(FLAGS_stop)) st->add_stop(stop);
+  for (const std::string& stop : StopStrings()) st->add_stop(stop);
   req.set_n(absl::GetFlag(FLAGS_n));
   req.set_logprobs(absl::GetFlag(FLAGS_logprobs));
   req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
@@ -165,7 +195,10 @@ int Generate(Inference::Stub& stub) {
     else
       std::printf("%s\n", text.c_str());
     std::string joined;
-    for (size_t i = 0; i < ids.size(); ++i) joined += (i ? "," : "") + std::to_string(ids[i]);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (i > 0) joined += ',';
+      joined += std::to_string(ids[i]);
+    }
     std::printf("ids: %s\nfinish_reason: %s\n", joined.c_str(), reason.c_str());
   }
   return 0;
@@ -180,11 +213,15 @@ int Score(Inference::Stub& stub) {
     req.set_add_special_tokens(true);
   } else if (ParseIds(absl::GetFlag(FLAGS_context_ids), &ctx_ids)) {
     item->mutable_context_ids()->mutable_ids()->Add(ctx_ids.begin(), ctx_ids.end());
+  } else {
+    UsageError("--context-ids: expected comma-separated integers");
   }
   if (!absl::GetFlag(FLAGS_continuation).empty()) {
     item->add_continuation_texts(absl::GetFlag(FLAGS_continuation));
   } else if (ParseIds(absl::GetFlag(FLAGS_continuation_ids), &cont_ids)) {
     item->add_continuation_ids()->mutable_ids()->Add(cont_ids.begin(), cont_ids.end());
+  } else {
+    UsageError("--continuation-ids: expected comma-separated integers");
   }
   req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
   grpc::ClientContext ctx;
@@ -251,14 +288,13 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]");
-  std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1);
+  absl::SetProgramUsageMessage(kUsage);
+  xlstm::cli::ParseFlagsOptions parse_options;
+  parse_options.repeatable[kStopFlag] = &StopStrings();
+  std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1, parse_options);
   if (positional.size() != 1) {
-    std::fprintf(
-        stderr,
-        "usage: xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]\n");
-    return 2;
+    UsageError(positional.empty() ? "missing command (generate, score, tokenize, info or health)"
+                                  : absl::StrCat("unexpected argument '", positional[1], "'"));
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
@@ -271,6 +307,6 @@ int main(int argc, char** argv) {
   if (cmd == "tokenize") return Tokenize(*stub);
   if (cmd == "info") return Info(*stub);
   if (cmd == "health") return Health(channel);
-  std::fprintf(stderr, "xlstm-client: unknown command '%s'\n", cmd.c_str());
-  return 2;
+  UsageError(
+      absl::StrCat("unknown command '", cmd, "' (generate, score, tokenize, info or health)"));
 }

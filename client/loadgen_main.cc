@@ -32,9 +32,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/loadgen_stats.h"
+#include "common/flag_names.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
-#include "tools/common/flag_names.h"
 #include "xlstm/v1/inference.grpc.pb.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server HOST:PORT");

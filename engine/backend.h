@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "engine/cpu/cpu_model.h"  // LogitsMode
+#include "engine/logits_mode.h"
 #include "engine/model_config.h"
 #include "engine/sampling/token_choice.h"
 

@@ -1,28 +1,37 @@
-// The xlstm.v1.Inference gRPC service on the callback API: one reactor per RPC, and no reaction
-// ever blocks (engine work is submitted to the Engine's inbox; results come back through the
-// engine's callbacks, which queue messages and start writes).
+// The xlstm.v1.Inference gRPC service on the callback API: one reactor per RPC
+// (generate_reactor.h, score_reactor.h; the text RPCs use the default unary reactor), and no
+// reaction ever blocks: engine work goes to the Engine's inbox, text work (tokenizing, decoding)
+// to a small bounded pool, and engine output comes back through per-request sinks whose messages
+// are built on a delivery pool, never on the engine thread.
 //
 // Lifecycle: created before the model is loaded (RPCs answer UNAVAILABLE "loading"); SetEngine
 // makes it serve; BeginDrain makes new RPCs answer UNAVAILABLE while in-flight ones finish.
-// The Engine, TextCodec and Metrics given to it must outlive the gRPC server.
+// The Engine, TextCodec and Metrics given to it must outlive the gRPC server; the service itself
+// must be destroyed after the gRPC server has shut down (its destructor joins its pools).
+//
+// Thread safety: every method may be called from any thread.
 #ifndef XLSTM_SERVER_INFERENCE_SERVICE_H_
 #define XLSTM_SERVER_INFERENCE_SERVICE_H_
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "engine/serving/engine.h"
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "server/worker_pool.h"
 #include "xlstm/v1/inference.grpc.pb.h"
 
 namespace xlstm::server {
 
 class InferenceService : public v1::Inference::CallbackService {
  public:
-  InferenceService(const ServerOptions& options, Metrics* metrics)
-      : options_(options), metrics_(metrics) {}
+  // Text pool: a few threads (see the .cc); as many requests may wait for it as for the engine
+  // (--max-queue), beyond that RESOURCE_EXHAUSTED at once.
+  InferenceService(const ServerOptions& options, Metrics* metrics);
+  ~InferenceService() override;
 
   // Called once, after loading. `codec` may be null (no tokenizer).
   void SetEngine(engine::Engine* engine, const TextCodec* codec, std::string config_json);
@@ -50,6 +59,10 @@ class InferenceService : public v1::Inference::CallbackService {
   const TextCodec* codec() const { return codec_.load(); }
   // OK, or UNAVAILABLE while loading or draining (the refusal is counted in the metrics).
   grpc::Status CheckServing() const;
+  // Tokenizing, validating text requests, decoding: bounded queue (TrySubmit).
+  WorkerPool* text_pool() const { return text_pool_.get(); }
+  // Engine output to messages, and writes: one queued task per call at most (Submit).
+  WorkerPool* delivery_pool() const { return delivery_pool_.get(); }
 
  private:
   const ServerOptions options_;
@@ -58,6 +71,9 @@ class InferenceService : public v1::Inference::CallbackService {
   std::atomic<const TextCodec*> codec_{nullptr};
   std::atomic<bool> draining_{false};
   std::string config_json_;  // written before engine_ is published
+  // Last: destroyed (drained and joined) first, while what their tasks use still exists.
+  std::unique_ptr<WorkerPool> text_pool_;
+  std::unique_ptr<WorkerPool> delivery_pool_;
 };
 
 // absl::Status -> grpc::Status, code for code.

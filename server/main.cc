@@ -1,135 +1,46 @@
 // xlstm-server: the gRPC inference server.
 //
-//   xlstm-server --model DIR --port 50051 --metrics-port 9090 --backend auto
+//   xlstm-server --model DIR --port 50051 --metrics-port 50052 --backend auto
 //
-// Start-up: the gRPC port opens first with health NOT_SERVING (RPCs answer UNAVAILABLE), the
-// model loads, then health turns SERVING. SIGTERM/SIGINT: health NOT_SERVING, new RPCs answer
-// UNAVAILABLE, in-flight requests get --drain-grace-seconds to finish, the rest end with
-// UNAVAILABLE, exit 0.
+// Every option lives in one table (server/server_options.h): `--help` lists them. Start-up: the
+// gRPC port opens first with health NOT_SERVING (RPCs answer UNAVAILABLE), the model loads, then
+// health turns SERVING. A port already in use is a start-up error (exit 1). SIGTERM/SIGINT:
+// health NOT_SERVING, new RPCs answer UNAVAILABLE, in-flight requests get --drain-grace-seconds
+// to finish, the rest end with UNAVAILABLE, exit 0. A backend fault exits 3.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
-#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "engine/backend_factory.h"
 #include "engine/serving/engine.h"
-#include "engine/util/status_macros.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "server/backend_factory.h"
 #include "server/inference_service.h"
 #include "server/metrics.h"
+#include "server/request_log.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
-#include "tools/common/flag_names.h"
-
-ABSL_FLAG(std::string, model, "", "model directory (config.json, *.safetensors, tokenizer.json)");
-ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on");
-ABSL_FLAG(int32_t, port, 50051, "gRPC port (0: pick a free one)");
-ABSL_FLAG(int32_t, metrics_port, 9090, "Prometheus /metrics port (0: pick; -1: off)");
-ABSL_FLAG(std::string, backend, "auto", "auto | cpu | cuda (auto: cuda when a GPU is visible)");
-ABSL_FLAG(std::string, weight_dtype, "bfloat16",
-          "CUDA backend weights: bfloat16 | float32 (exact comparisons with the CPU reference)");
-ABSL_FLAG(std::string, activation_dtype, "bfloat16",
-          "CUDA GEMM activations with bfloat16 weights: bfloat16 | bfloat16x2 (a bf16 pair, ~16 "
-          "bits: closer to float32 results; prefill GEMMs do twice the work)");
-ABSL_FLAG(int32_t, num_slots, 64, "recurrent-state slots (max concurrent sequences)");
-ABSL_FLAG(int32_t, max_queue, 256, "max waiting requests; beyond: RESOURCE_EXHAUSTED");
-ABSL_FLAG(int32_t, max_prompt_tokens, 4096, "max prompt (or score context+continuation) tokens");
-ABSL_FLAG(int32_t, max_new_tokens_limit, 4096, "max max_new_tokens a request may ask for");
-ABSL_FLAG(int32_t, default_max_new_tokens, 64, "max_new_tokens when a request leaves it 0");
-ABSL_FLAG(int32_t, step_token_budget, 512, "tokens fed per engine step (prefill chunking)");
-ABSL_FLAG(int32_t, max_message_bytes, 16 << 20, "max gRPC message size, both ways");
-ABSL_FLAG(double, drain_grace_seconds, 30, "on SIGTERM, time in-flight requests get to finish");
-ABSL_FLAG(int32_t, max_n, 16, "max parallel samples per request");
-ABSL_FLAG(int32_t, max_stop_strings, 16, "max stop strings per request");
-ABSL_FLAG(int32_t, max_stop_string_bytes, 256, "max bytes per stop string");
-ABSL_FLAG(int32_t, max_score_items, 64, "max items per Score request");
-ABSL_FLAG(int32_t, max_continuations, 16, "max continuations per Score item");
 
 namespace xlstm::server {
 namespace {
 
 constexpr char kServiceName[] = "xlstm.v1.Inference";
-
-ServerOptions OptionsFromFlags() {
-  ServerOptions o;
-  o.model_dir = absl::GetFlag(FLAGS_model);
-  o.host = absl::GetFlag(FLAGS_host);
-  o.port = absl::GetFlag(FLAGS_port);
-  o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
-  o.backend = absl::GetFlag(FLAGS_backend);
-  o.weight_dtype = absl::GetFlag(FLAGS_weight_dtype);
-  o.activation_dtype = absl::GetFlag(FLAGS_activation_dtype);
-  o.num_slots = absl::GetFlag(FLAGS_num_slots);
-  o.max_queue = absl::GetFlag(FLAGS_max_queue);
-  o.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
-  o.max_new_tokens_limit = absl::GetFlag(FLAGS_max_new_tokens_limit);
-  o.default_max_new_tokens = absl::GetFlag(FLAGS_default_max_new_tokens);
-  o.step_token_budget = absl::GetFlag(FLAGS_step_token_budget);
-  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  o.drain_grace_seconds = absl::GetFlag(FLAGS_drain_grace_seconds);
-  o.max_n = absl::GetFlag(FLAGS_max_n);
-  o.max_stop_strings = absl::GetFlag(FLAGS_max_stop_strings);
-  o.max_stop_string_bytes = absl::GetFlag(FLAGS_max_stop_string_bytes);
-  o.max_score_items = absl::GetFlag(FLAGS_max_score_items);
-  o.max_continuations = absl::GetFlag(FLAGS_max_continuations);
-  return o;
-}
-
-BackendChoice ChoiceFrom(const ServerOptions& o) {
-  BackendChoice choice;
-  choice.backend = o.backend;
-  choice.weight_dtype = o.weight_dtype;
-  choice.activation_dtype = o.activation_dtype;
-  choice.max_slots = o.num_slots;
-  choice.step_token_budget = o.step_token_budget;
-  return choice;
-}
-
-absl::Status CheckOptions(const ServerOptions& o) {
-  if (o.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
-  XLSTM_RETURN_IF_ERROR(CheckBackendChoice(ChoiceFrom(o)));
-  auto positive = [](const char* name, int64_t v) -> absl::Status {
-    if (v >= 1) return absl::OkStatus();
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " = ", v, " must be >= 1"));
-  };
-  for (auto [name, v] : {std::pair<const char*, int64_t>{"num-slots", o.num_slots},
-                         {"max-prompt-tokens", o.max_prompt_tokens},
-                         {"max-new-tokens-limit", o.max_new_tokens_limit},
-                         {"step-token-budget", o.step_token_budget},
-                         {"max-message-bytes", o.max_message_bytes},
-                         {"max-n", o.max_n}}) {
-    if (absl::Status s = positive(name, v); !s.ok()) return s;
-  }
-  if (o.max_queue < 0) return absl::InvalidArgumentError("--max-queue must be >= 0");
-  if (o.drain_grace_seconds < 0) return absl::InvalidArgumentError("--drain-grace-seconds < 0");
-  return absl::OkStatus();
-}
-
-void PrintOptions(const ServerOptions& o) {
-  std::printf(
-      "xlstm-server configuration:\n  model                  %s\n  host                   %s\n"
-      "  port                   %d\n  metrics-port           %d\n  backend                %s%s\n"
-      "  weight-dtype           %s\n  activation-dtype       %s\n"
-      "  num-slots              %d\n  max-queue              %d\n  max-prompt-tokens      %d\n"
-      "  max-new-tokens-limit   %d\n  default-max-new-tokens %d\n  step-token-budget      %d\n"
-      "  max-message-bytes      %d\n  drain-grace-seconds    %g\n  max-n                  %d\n"
-      "  max-stop-strings       %d\n  max-stop-string-bytes  %d\n  max-score-items        %d\n"
-      "  max-continuations      %d\n",
-      o.model_dir.c_str(), o.host.c_str(), o.port, o.metrics_port, o.backend.c_str(),
-      o.backend == "auto" ? absl::StrCat(" (-> ", ResolveBackendName("auto"), ")").c_str() : "",
-      o.weight_dtype.c_str(), o.activation_dtype.c_str(), o.num_slots, o.max_queue,
-      o.max_prompt_tokens, o.max_new_tokens_limit, o.default_max_new_tokens, o.step_token_budget,
-      o.max_message_bytes, o.drain_grace_seconds, o.max_n, o.max_stop_strings,
-      o.max_stop_string_bytes, o.max_score_items, o.max_continuations);
-  std::fflush(stdout);
-}
+constexpr int kExitStartFailure = 1;
+constexpr int kExitEngineFault = 3;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -138,13 +49,110 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-int Serve() {
-  const ServerOptions options = OptionsFromFlags();
-  if (absl::Status s = CheckOptions(options); !s.ok()) {
-    std::fprintf(stderr, "xlstm-server: %s\n", std::string(s.message()).c_str());
-    return 2;
+// Why host:port cannot be listened on ("Address already in use", ...), found by binding a probe
+// socket the way a server does; empty when it can be (then the failure was elsewhere).
+std::string BindFailure(std::string host, int port) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
   }
-  PrintOptions(options);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* addresses = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &addresses); rc != 0) {
+    return gai_strerror(rc);
+  }
+  std::string failure;
+  for (addrinfo* a = addresses; a != nullptr && failure.empty(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) failure = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(addresses);
+  return failure;
+}
+
+// "--port 50051: cannot listen on 0.0.0.0:50051: Address already in use".
+std::string ListenError(const char* flag, const std::string& host, int port,
+                        const std::string& fallback_reason) {
+  std::string reason = BindFailure(host, port);
+  if (reason.empty()) reason = fallback_reason;
+  return absl::StrCat(flag, " ", port, ": cannot listen on ", host, ":", port,
+                      reason.empty() ? "" : ": ", reason);
+}
+
+// Counts the engine's steps and fed tokens for the periodic stats line, and hands each step to
+// the metrics (when they are on). Runs on the engine thread: atomics and a buffered append only.
+class StepObserver : public engine::EngineObserver {
+ public:
+  explicit StepObserver(Metrics* metrics) : metrics_(metrics) {}
+  void OnStep(const engine::StepStats& stats) override {
+    steps_.fetch_add(1, std::memory_order_relaxed);
+    tokens_.fetch_add(stats.tokens, std::memory_order_relaxed);
+    if (metrics_ != nullptr) metrics_->OnStep(stats);
+  }
+  uint64_t steps() const { return steps_.load(std::memory_order_relaxed); }
+  uint64_t tokens() const { return tokens_.load(std::memory_order_relaxed); }
+
+ private:
+  Metrics* const metrics_;
+  std::atomic<uint64_t> steps_{0};
+  std::atomic<uint64_t> tokens_{0};
+};
+
+// Writes a stats line every `interval` while the engine has work (or did some since the last
+// line); silent while idle.
+class StatsReporter {
+ public:
+  StatsReporter(double interval_seconds, const StepObserver* steps)
+      : interval_(std::chrono::duration<double>(interval_seconds)),
+        steps_(steps),
+        last_time_(std::chrono::steady_clock::now()) {}
+
+  void MaybeReport(const engine::EngineStats& stats) {
+    if (interval_.count() <= 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_time_ < interval_) return;
+    const uint64_t steps = steps_->steps();
+    const uint64_t tokens = steps_->tokens();
+    const double elapsed = std::chrono::duration<double>(now - last_time_).count();
+    if (stats.running > 0 || stats.waiting > 0 || steps != last_steps_) {
+      StatsLogRecord record;
+      record.running = stats.running;
+      record.waiting = stats.waiting;
+      record.slots_used = stats.slots_used;
+      record.slots_total = stats.slots_total;
+      record.tokens_per_second = static_cast<double>(tokens - last_tokens_) / elapsed;
+      record.steps_per_second = static_cast<double>(steps - last_steps_) / elapsed;
+      LogStats(record);
+    }
+    last_time_ = now;
+    last_steps_ = steps;
+    last_tokens_ = tokens;
+  }
+
+ private:
+  const std::chrono::duration<double> interval_;
+  const StepObserver* const steps_;
+  std::chrono::steady_clock::time_point last_time_;
+  uint64_t last_steps_ = 0;
+  uint64_t last_tokens_ = 0;
+};
+
+int Serve(const ServerOptions& options) {
+  const cli::OptionTable<ServerOptions>& table = ServerOptionTable();
+  std::string resolved;
+  if (options.backend == engine::BackendKind::kAuto) {
+    resolved = absl::StrCat("  (backend auto resolves to ",
+                            engine::BackendKindName(engine::ResolveBackendKind(options.backend)),
+                            " on this machine)\n");
+  }
+  LogConfiguration(table.Describe(options) + resolved, table.Values(options));
 
   // Signals are taken by sigwait in this thread only: block them before any thread starts.
   sigset_t signals;
@@ -155,28 +163,40 @@ int Serve() {
 
   std::unique_ptr<Metrics> metrics;
   if (options.metrics_port >= 0) {
-    try {
-      metrics = std::make_unique<Metrics>(absl::StrCat(options.host, ":", options.metrics_port));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "xlstm-server: metrics port %d: %s\n", options.metrics_port, e.what());
-      return 1;
+    absl::StatusOr<std::unique_ptr<Metrics>> created =
+        Metrics::Create(options.host, options.metrics_port);
+    if (!created.ok()) {
+      LogMessage(LogLevel::kError, ListenError("--metrics-port", options.host, options.metrics_port,
+                                               std::string(created.status().message())));
+      return kExitStartFailure;
     }
+    metrics = *std::move(created);
   }
+  StepObserver step_observer(metrics.get());
+  StatsReporter stats_reporter(options.stats_interval_seconds, &step_observer);
+
   InferenceService service(options, metrics.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // The health service is gRPC's built-in one, which does not use the generated health proto:
+  // touching its descriptor links the generated code in and registers health.proto in the
+  // generated pool, so that reflection can describe grpc.health.v1.Health, not only list it.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
                            grpc::InsecureServerCredentials(), &grpc_port);
+  // gRPC sets SO_REUSEPORT by default, so a second server on a port in use would start and
+  // silently share its traffic; without it a port in use is a start-up error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
-    std::fprintf(stderr, "xlstm-server: cannot listen on %s:%d\n", options.host.c_str(),
-                 options.port);
-    return 1;
+    LogMessage(LogLevel::kError, ListenError("--port", options.host, options.port, ""));
+    return kExitStartFailure;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   auto set_health = [&](bool serving) {
@@ -184,65 +204,67 @@ int Serve() {
     health->SetServingStatus(kServiceName, serving);
   };
   set_health(false);
-  std::printf("xlstm-server: listening on %s:%d (loading the model)\n", options.host.c_str(),
-              grpc_port);
-  std::fflush(stdout);
+  LogLifecycle(absl::StrCat("listening on ", options.host, ":", grpc_port, " (loading the model)"));
 
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
-      CreateBackend(options.model_dir, ChoiceFrom(options));
+      engine::CreateBackend(options.model_dir, BackendOptionsOf(options));
   absl::StatusOr<std::unique_ptr<TextCodec>> codec = TextCodec::Load(options.model_dir);
   if (!backend.ok() || !codec.ok()) {
     const absl::Status& s = !backend.ok() ? backend.status() : codec.status();
-    std::fprintf(stderr, "xlstm-server: %s\n", std::string(s.message()).c_str());
+    LogMessage(LogLevel::kError, s.message());
     server->Shutdown();
-    return 1;
+    return kExitStartFailure;
   }
-  engine::EngineOptions engine_options;
-  engine_options.max_queue = options.max_queue;
-  engine_options.step_token_budget = options.step_token_budget;
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
-      engine::Engine::Create(*std::move(backend), engine_options, metrics.get());
+      engine::Engine::Create(*std::move(backend), EngineOptionsOf(options), &step_observer);
   if (!engine.ok()) {
-    std::fprintf(stderr, "xlstm-server: %s\n", std::string(engine.status().message()).c_str());
+    LogMessage(LogLevel::kError, engine.status().message());
     server->Shutdown();
-    return 1;
+    return kExitStartFailure;
   }
   service.SetEngine(engine->get(), codec->get(), ReadFile(options.model_dir + "/config.json"));
   if (metrics) metrics->SetEngine(engine->get());
   set_health(true);
-  std::printf("xlstm-server: ready grpc_port=%d metrics_port=%d backend=%s slots=%d tokenizer=%s\n",
-              grpc_port, metrics ? metrics->port() : -1, (*engine)->backend_name().c_str(),
-              (*engine)->num_slots(), *codec ? "yes" : "no");
-  std::fflush(stdout);
+  LogLifecycle(
+      absl::StrCat("ready grpc_port=", grpc_port, " metrics_port=", metrics ? metrics->port() : -1,
+                   " backend=", (*engine)->backend_name(), " slots=", (*engine)->num_slots(),
+                   " tokenizer=", *codec ? "yes" : "no"));
 
-  // Wait for SIGTERM/SIGINT, checking once a second that the engine is still healthy: after a
-  // device fault the process exits non-zero so that an orchestrator restarts it.
+  // Wait for SIGTERM/SIGINT. Meanwhile, about once a second: check that the engine is still
+  // healthy (after a device fault the process exits non-zero so that an orchestrator restarts
+  // it), move buffered step stats into the histograms, and write the stats line when due.
+  const double poll_seconds = options.stats_interval_seconds > 0
+                                  ? std::clamp(options.stats_interval_seconds, 0.01, 1.0)
+                                  : 1.0;
+  const timespec poll_interval{
+      static_cast<time_t>(poll_seconds),
+      static_cast<long>((poll_seconds - static_cast<time_t>(poll_seconds)) * 1e9)};
   int signal = 0;
-  const timespec poll_interval{1, 0};
   while (true) {
     signal = sigtimedwait(&signals, nullptr, &poll_interval);
     if (signal > 0) break;
     const engine::EngineStats stats = (*engine)->Stats();
+    if (metrics) metrics->FlushSteps();
+    stats_reporter.MaybeReport(stats);
     if (stats.failed) {
-      std::fprintf(stderr, "xlstm-server: the engine failed (%s); exiting\n", stats.fault.c_str());
+      LogMessage(LogLevel::kError, absl::StrCat("the engine failed (", stats.fault, "); exiting"));
       set_health(false);
       service.BeginDrain();
       (*engine)->Shutdown(absl::ZeroDuration());
       server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
       if (metrics) metrics->SetEngine(nullptr);
-      return 3;
+      return kExitEngineFault;
     }
   }
-  std::printf("xlstm-server: signal %d: draining (grace %gs)\n", signal,
-              options.drain_grace_seconds);
-  std::fflush(stdout);
+  LogLifecycle(
+      absl::StrCat("signal ", signal, ": draining (grace ", options.drain_grace_seconds, "s)"));
   set_health(false);
   service.BeginDrain();
   (*engine)->Shutdown(absl::Seconds(options.drain_grace_seconds));
   // Every engine request has ended; give the last messages a moment to be written.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (metrics) metrics->SetEngine(nullptr);
-  std::printf("xlstm-server: stopped\n");
+  LogLifecycle("stopped");
   return 0;
 }
 
@@ -250,11 +272,8 @@ int Serve() {
 }  // namespace xlstm::server
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("xlstm-server --model DIR [--port N] [--metrics-port M] [limits]");
-  std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1);
-  if (!positional.empty()) {
-    std::fprintf(stderr, "xlstm-server: unexpected argument '%s'\n", positional[0].c_str());
-    return 2;
-  }
-  return xlstm::server::Serve();
+  using xlstm::server::ServerOptions;
+  const ServerOptions options = xlstm::server::ServerOptionTable().ParseOrExit(argc, argv);
+  xlstm::server::ConfigureLogging(options.log_format, options.log_level);
+  return xlstm::server::Serve(options);
 }

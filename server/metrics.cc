@@ -1,8 +1,11 @@
 #include "server/metrics.h"
 
 #include <chrono>
+#include <exception>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 
@@ -21,13 +24,15 @@ double Seconds(engine::Clock::duration d) { return std::chrono::duration<double>
 
 }  // namespace
 
-// The engine's gauges, read when Prometheus scrapes (always current, no polling thread).
-class Metrics::EngineGauges : public prometheus::Collectable {
+// Runs first at every scrape: observes the buffered engine steps (so the step histograms are
+// current) and reads the engine's gauges (always current, no polling thread).
+class Metrics::ScrapeTimeCollector : public prometheus::Collectable {
  public:
-  explicit EngineGauges(const std::atomic<const engine::Engine*>* engine) : engine_(engine) {}
+  explicit ScrapeTimeCollector(Metrics* metrics) : metrics_(metrics) {}
   std::vector<prometheus::MetricFamily> Collect() const override {
+    metrics_->FlushSteps();
     engine::EngineStats s;
-    if (const engine::Engine* e = engine_->load()) s = e->Stats();
+    if (const engine::Engine* e = metrics_->engine_.load()) s = e->Stats();
     auto gauge = [](const char* name, const char* help, double v) {
       prometheus::MetricFamily f;
       f.name = name;
@@ -38,19 +43,20 @@ class Metrics::EngineGauges : public prometheus::Collectable {
       f.metric.push_back(m);
       return f;
     };
-    return {gauge("xlstm_requests_running", "Requests holding state slots.", s.running),
-            gauge("xlstm_requests_waiting", "Requests queued for a slot.", s.waiting),
-            gauge("xlstm_state_slots_used", "Recurrent-state slots in use.", s.slots_used),
-            gauge("xlstm_state_slots_total", "Recurrent-state slots.", s.slots_total)};
+    return {
+        gauge("xlstm_requests_running", "Requests holding state slots.", s.running),
+        gauge("xlstm_requests_waiting", "Requests queued for a slot.", s.waiting),
+        gauge("xlstm_state_slots_used", "Recurrent-state slots in use.", s.slots_used),
+        gauge("xlstm_state_slots_capacity", "Recurrent-state slots in the pool.", s.slots_total)};
   }
 
  private:
-  const std::atomic<const engine::Engine*>* engine_;
+  Metrics* const metrics_;
 };
 
-Metrics::Metrics(const std::string& bind_address)
+Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      gauges_(std::make_shared<EngineGauges>(&engine_)) {
+      scrape_time_(std::make_shared<ScrapeTimeCollector>(this)) {
   auto& reg = *registry_;
   prompt_tokens_ = &prometheus::BuildCounter()
                         .Name("xlstm_prompt_tokens_total")
@@ -92,12 +98,37 @@ Metrics::Metrics(const std::string& bind_address)
   prompt_len_ = hist("xlstm_request_prompt_tokens", "Prompt tokens per request.", CountBuckets());
   gen_len_ =
       hist("xlstm_request_generation_tokens", "Generated tokens per request.", CountBuckets());
-  exposer_ = std::make_unique<prometheus::Exposer>(bind_address);
-  exposer_->RegisterCollectable(registry_);
-  exposer_->RegisterCollectable(gauges_);
+  dropped_steps_counter_ =
+      &prometheus::BuildCounter()
+           .Name("xlstm_step_stats_dropped_total")
+           .Help("Engine steps left out of the step histograms (buffer full between scrapes).")
+           .Register(reg)
+           .Add({});
+  pending_steps_.reserve(1024);
 }
 
-Metrics::~Metrics() = default;
+absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& host, int port) {
+  std::unique_ptr<Metrics> metrics(new Metrics());
+  try {
+    // civetweb's listening_ports syntax wants IPv6 literals in brackets.
+    const bool bare_ipv6 = host.find(':') != std::string::npos && host.front() != '[';
+    const std::string address =
+        bare_ipv6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+    metrics->exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    // civetweb says only "null context when constructing CivetServer"; the caller names the port.
+    return absl::UnavailableError(e.what());
+  }
+  // The scrape-time collector first: it flushes the steps before the registry is read.
+  metrics->exposer_->RegisterCollectable(metrics->scrape_time_);
+  metrics->exposer_->RegisterCollectable(metrics->registry_);
+  return metrics;
+}
+
+Metrics::~Metrics() {
+  // Stop serving before the members a scrape reads are destroyed.
+  exposer_.reset();
+}
 
 int Metrics::port() const {
   std::vector<int> ports = exposer_->GetListeningPorts();
@@ -105,10 +136,30 @@ int Metrics::port() const {
 }
 
 void Metrics::OnStep(const engine::StepStats& s) {
-  step_schedule_->Observe(s.schedule_seconds);
-  step_forward_->Observe(s.forward_seconds);
-  step_sample_->Observe(s.sample_seconds);
-  batch_size_->Observe(s.batch_rows);
+  absl::MutexLock lock(&steps_mu_);
+  if (pending_steps_.size() < kMaxBufferedSteps) {
+    pending_steps_.push_back(s);
+  } else {
+    ++dropped_steps_;
+  }
+}
+
+void Metrics::FlushSteps() {
+  std::vector<engine::StepStats> steps;
+  steps.reserve(1024);  // the buffer handed back keeps a capacity, so OnStep rarely allocates
+  uint64_t dropped = 0;
+  {
+    absl::MutexLock lock(&steps_mu_);
+    steps.swap(pending_steps_);
+    std::swap(dropped, dropped_steps_);
+  }
+  for (const engine::StepStats& s : steps) {
+    step_schedule_->Observe(s.schedule_seconds);
+    step_forward_->Observe(s.forward_seconds);
+    step_sample_->Observe(s.sample_seconds);
+    batch_size_->Observe(s.batch_rows);
+  }
+  if (dropped > 0) dropped_steps_counter_->Increment(static_cast<double>(dropped));
 }
 
 void Metrics::FirstToken(double seconds) { ttft_->Observe(seconds); }

@@ -2,15 +2,24 @@
 // Observes the engine from outside: per-step stats through EngineObserver, per-request events
 // from the service, and the engine's gauges read at scrape time.
 //
-// Thread safety: every method may be called from any thread (prometheus-cpp metrics are
-// thread-safe); OnStep runs on the engine thread and does not block.
+// Every name passes `promtool check metrics`: counters end in _total, gauges never do (the slot
+// pool's size is xlstm_state_slots_capacity).
+//
+// Thread safety: every method may be called from any thread. OnStep runs on the engine thread:
+// it only appends the step to a bounded buffer under a mutex held for a push_back; the step
+// histograms are observed from that buffer by FlushSteps(), which each scrape runs first (and the
+// server's main thread runs once a second), so histogram work never lands on the engine thread.
 #ifndef XLSTM_SERVER_METRICS_H_
 #define XLSTM_SERVER_METRICS_H_
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/serving/engine.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
@@ -22,8 +31,13 @@ namespace xlstm::server {
 
 class Metrics : public engine::EngineObserver {
  public:
-  // Serves /metrics on `bind_address` ("host:port"; port 0 picks one).
-  explicit Metrics(const std::string& bind_address);
+  // Steps buffered between flushes; beyond it steps are dropped (and counted). A second of steps
+  // at the fastest decode rates is a few thousand.
+  static constexpr size_t kMaxBufferedSteps = 1 << 16;
+
+  // Serves /metrics on host:port (port 0 picks one). A port that cannot be bound is an error
+  // naming it (and why, e.g. "Address already in use").
+  static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& host, int port);
   ~Metrics() override;
 
   int port() const;
@@ -31,6 +45,8 @@ class Metrics : public engine::EngineObserver {
   void SetEngine(const engine::Engine* engine) { engine_.store(engine); }
 
   void OnStep(const engine::StepStats& stats) override;
+  // Observes the buffered steps into the step histograms.
+  void FlushSteps();
 
   void FirstToken(double seconds_since_arrival);
   void InterToken(double seconds);
@@ -42,15 +58,22 @@ class Metrics : public engine::EngineObserver {
   void RequestRefused(const std::string& reason);
 
  private:
-  class EngineGauges;
+  class ScrapeTimeCollector;
+
+  Metrics();
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::shared_ptr<EngineGauges> gauges_;
+  std::shared_ptr<ScrapeTimeCollector> scrape_time_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::atomic<const engine::Engine*> engine_{nullptr};
 
+  absl::Mutex steps_mu_;
+  std::vector<engine::StepStats> pending_steps_ ABSL_GUARDED_BY(steps_mu_);
+  uint64_t dropped_steps_ ABSL_GUARDED_BY(steps_mu_) = 0;
+
   prometheus::Counter* prompt_tokens_;
   prometheus::Counter* generation_tokens_;
+  prometheus::Counter* dropped_steps_counter_;
   prometheus::Family<prometheus::Counter>* success_;
   prometheus::Family<prometheus::Counter>* failure_;
   prometheus::Histogram* ttft_;

@@ -1,5 +1,7 @@
 #include "server/request_validation.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -18,20 +20,14 @@ absl::Status CheckUtf8(absl::string_view field, absl::string_view text) {
   return Invalid(field, absl::StrCat("is not valid UTF-8 (byte offset ", bad, ")"));
 }
 
-absl::Status CheckIds(absl::string_view field, const google::protobuf::RepeatedField<int32_t>& ids,
-                      int64_t vocab) {
-  for (int i = 0; i < ids.size(); ++i) {
-    if (ids[i] < 0 || ids[i] >= vocab) {
-      return Invalid(absl::StrCat(field, "[", i, "]"),
-                     absl::StrCat("= ", ids[i], " is outside the vocabulary [0, ", vocab, ")"));
-    }
-  }
-  return absl::OkStatus();
+engine::ModelBounds BoundsOf(const ValidationContext& ctx) {
+  return {ctx.config->vocab_size, ctx.num_slots};
 }
 
+// A text field's ids. The caller has checked its length (CheckTextLength).
 absl::StatusOr<std::vector<int32_t>> EncodeText(const ValidationContext& ctx,
-                                                absl::string_view field, const std::string& text,
-                                                bool add_special_tokens) {
+                                                absl::string_view field, absl::string_view text,
+                                                std::optional<bool> add_special_tokens) {
   XLSTM_RETURN_IF_ERROR(CheckUtf8(field, text));
   if (ctx.codec == nullptr) {
     return Invalid(field, "needs a tokenizer, and this model has none (send token ids)");
@@ -41,112 +37,122 @@ absl::StatusOr<std::vector<int32_t>> EncodeText(const ValidationContext& ctx,
   return ids;
 }
 
-absl::Status CheckPromptLength(const ValidationContext& ctx, absl::string_view field,
-                               size_t tokens) {
-  if (static_cast<int64_t>(tokens) > ctx.options->max_prompt_tokens) {
-    return Invalid(field, absl::StrCat("has ", tokens, " tokens; the limit (max_prompt_tokens) is ",
-                                       ctx.options->max_prompt_tokens));
-  }
-  return absl::OkStatus();
+template <typename Message>
+std::optional<bool> AddSpecialTokens(const Message& request) {
+  if (!request.has_add_special_tokens()) return std::nullopt;
+  return request.add_special_tokens();
 }
 
-absl::Status CheckTopLogprobs(int32_t top) {
-  if (top < 0 || top > engine::kMaxTopLogprobs) {
-    return Invalid("top_logprobs",
-                   absl::StrCat("= ", top, " is outside [0, ", engine::kMaxTopLogprobs, "]"));
+absl::StatusOr<std::vector<int32_t>> GeneratePrompt(const ValidationContext& ctx,
+                                                    const v1::GenerateRequest& request) {
+  switch (request.prompt_case()) {
+    case v1::GenerateRequest::kText: {
+      const std::string& text = request.text();
+      if (text.empty()) return Invalid("prompt.text", "is empty");
+      XLSTM_RETURN_IF_ERROR(CheckTextLength(ctx, "prompt.text", text.size()));
+      XLSTM_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                             EncodeText(ctx, "prompt.text", text, AddSpecialTokens(request)));
+      if (ids.empty()) return Invalid("prompt.text", "encodes to no tokens");
+      return ids;
+    }
+    case v1::GenerateRequest::kIds:
+      if (request.ids().ids().empty()) return Invalid("prompt.ids", "is empty");
+      return std::vector<int32_t>(request.ids().ids().begin(), request.ids().ids().end());
+    default:
+      return Invalid("prompt", "is empty: set text or ids");
   }
-  return absl::OkStatus();
+}
+
+// Unset optional fields take the sampler's neutral values.
+engine::SamplingParams Sampling(const v1::SamplingOptions& s, uint64_t seed) {
+  engine::SamplingParams p;
+  p.temperature = s.has_temperature() ? s.temperature() : 1.0;
+  p.top_k = s.top_k();
+  p.top_p = s.has_top_p() ? s.top_p() : 1.0;
+  p.min_p = s.min_p();
+  p.repetition_penalty = s.has_repetition_penalty() ? s.repetition_penalty() : 1.0;
+  p.presence_penalty = s.presence_penalty();
+  p.frequency_penalty = s.frequency_penalty();
+  p.seed = s.has_seed() ? s.seed() : seed;
+  return p;
+}
+
+absl::StatusOr<engine::StoppingParams> Stopping(const v1::StoppingOptions& st,
+                                                const engine::RequestLimits& limits) {
+  engine::StoppingParams p;
+  // 0 is proto3's unset.
+  p.max_new_tokens = st.max_new_tokens() == 0
+                         ? std::min(limits.default_max_new_tokens, limits.max_new_tokens)
+                         : st.max_new_tokens();
+  p.min_new_tokens = st.min_new_tokens();
+  p.ignore_eos = st.ignore_eos();
+  p.stop_token_ids.assign(st.stop_token_ids().begin(), st.stop_token_ids().end());
+  for (int i = 0; i < st.stop_size(); ++i) {
+    XLSTM_RETURN_IF_ERROR(CheckUtf8(absl::StrCat("stopping.stop[", i, "]"), st.stop(i)));
+    p.stop_strings.push_back(st.stop(i));
+  }
+  p.include_stop_str_in_output = st.include_stop_str_in_output();
+  return p;
+}
+
+// One Score item's engine request; `field` is "items[i]".
+absl::StatusOr<engine::ScoreRequest> ScoreItem(const ValidationContext& ctx,
+                                               const v1::ScoreRequest& request,
+                                               const v1::ScoreItem& item,
+                                               const std::string& field) {
+  if (!item.continuation_texts().empty() && !item.continuation_ids().empty()) {
+    return Invalid(field, "sets both continuation_texts and continuation_ids");
+  }
+  // The item's context and continuations share max_prompt_tokens, and so its text bytes.
+  size_t text_bytes = item.has_context_text() ? item.context_text().size() : 0;
+  for (const std::string& text : item.continuation_texts()) text_bytes += text.size();
+  XLSTM_RETURN_IF_ERROR(CheckTextLength(ctx, field, text_bytes));
+
+  engine::ScoreRequest r;
+  r.top_logprobs = request.top_logprobs();
+  if (item.has_context_text()) {
+    const std::string context_field = field + ".context_text";
+    if (item.context_text().empty()) return Invalid(context_field, "is empty");
+    XLSTM_ASSIGN_OR_RETURN(
+        r.context, EncodeText(ctx, context_field, item.context_text(), AddSpecialTokens(request)));
+  } else if (item.has_context_ids()) {
+    r.context.assign(item.context_ids().ids().begin(), item.context_ids().ids().end());
+  }
+  for (int j = 0; j < item.continuation_texts_size(); ++j) {
+    const std::string continuation_field = absl::StrCat(field, ".continuation_texts[", j, "]");
+    // A continuation continues the context: it never starts with special tokens.
+    XLSTM_ASSIGN_OR_RETURN(
+        std::vector<int32_t> ids,
+        EncodeText(ctx, continuation_field, item.continuation_texts(j), /*add_special_tokens=*/
+                   false));
+    if (ids.empty()) return Invalid(continuation_field, "is empty");
+    r.continuations.push_back(std::move(ids));
+  }
+  for (const v1::TokenIds& ids : item.continuation_ids()) {
+    r.continuations.emplace_back(ids.ids().begin(), ids.ids().end());
+  }
+  return r;
 }
 
 }  // namespace
 
+absl::Status CheckTextLength(const ValidationContext& ctx, absl::string_view field,
+                             size_t text_bytes) {
+  if (ctx.codec == nullptr) return absl::OkStatus();  // refused as text needing a tokenizer
+  return engine::CheckTextFitsTokens(field, text_bytes, ctx.options->max_prompt_tokens,
+                                     "max_prompt_tokens", ctx.codec->max_text_bytes_per_token());
+}
+
 absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext& ctx,
                                                          const v1::GenerateRequest& request,
                                                          uint64_t seed) {
-  const ServerOptions& o = *ctx.options;
-  const int64_t vocab = ctx.config->vocab_size;
+  const engine::RequestLimits limits = RequestLimitsOf(*ctx.options);
+  XLSTM_RETURN_IF_ERROR(engine::ValidateRequestId(request.request_id()));
   engine::GenerateRequest r;
-  switch (request.prompt_case()) {
-    case v1::GenerateRequest::kText: {
-      if (request.text().empty()) return Invalid("prompt.text", "is empty");
-      XLSTM_ASSIGN_OR_RETURN(
-          r.prompt, EncodeText(ctx, "prompt.text", request.text(), request.add_special_tokens()));
-      if (r.prompt.empty()) return Invalid("prompt.text", "encodes to no tokens");
-      break;
-    }
-    case v1::GenerateRequest::kIds:
-      if (request.ids().ids().empty()) return Invalid("prompt.ids", "is empty");
-      XLSTM_RETURN_IF_ERROR(CheckIds("prompt.ids", request.ids().ids(), vocab));
-      r.prompt.assign(request.ids().ids().begin(), request.ids().ids().end());
-      break;
-    default:
-      return Invalid("prompt", "is empty: set text or ids");
-  }
-  XLSTM_RETURN_IF_ERROR(CheckPromptLength(ctx, "prompt", r.prompt.size()));
-
-  const v1::SamplingOptions& s = request.sampling();
-  if (s.has_temperature() && !(s.temperature() >= 0)) {
-    return Invalid("sampling.temperature", absl::StrCat("= ", s.temperature(), " must be >= 0"));
-  }
-  if (s.has_top_p() && !(s.top_p() > 0 && s.top_p() <= 1)) {
-    return Invalid("sampling.top_p", absl::StrCat("= ", s.top_p(), " is outside (0, 1]"));
-  }
-  r.sampling.temperature = s.has_temperature() ? s.temperature() : 1.0;
-  r.sampling.top_k = s.top_k();
-  r.sampling.top_p = s.has_top_p() ? s.top_p() : 1.0;
-  r.sampling.min_p = s.min_p();
-  r.sampling.repetition_penalty = s.has_repetition_penalty() ? s.repetition_penalty() : 1.0;
-  r.sampling.presence_penalty = s.presence_penalty();
-  r.sampling.frequency_penalty = s.frequency_penalty();
-  r.sampling.seed = s.has_seed() ? s.seed() : seed;
-  if (absl::Status st = r.sampling.Validate(); !st.ok()) {
-    return Invalid("sampling:", st.message());
-  }
-
-  const v1::StoppingOptions& st = request.stopping();
-  if (st.max_new_tokens() < 0 || st.max_new_tokens() > o.max_new_tokens_limit) {
-    return Invalid("stopping.max_new_tokens",
-                   absl::StrCat("= ", st.max_new_tokens(), " is outside [0, ",
-                                o.max_new_tokens_limit, "] (max_new_tokens_limit)"));
-  }
-  r.stopping.max_new_tokens = st.max_new_tokens() == 0
-                                  ? std::min(o.default_max_new_tokens, o.max_new_tokens_limit)
-                                  : st.max_new_tokens();
-  if (st.min_new_tokens() < 0 || st.min_new_tokens() > r.stopping.max_new_tokens) {
-    return Invalid("stopping.min_new_tokens",
-                   absl::StrCat("= ", st.min_new_tokens(), " is outside [0, max_new_tokens = ",
-                                r.stopping.max_new_tokens, "]"));
-  }
-  r.stopping.min_new_tokens = st.min_new_tokens();
-  r.stopping.ignore_eos = st.ignore_eos();
-  XLSTM_RETURN_IF_ERROR(CheckIds("stopping.stop_token_ids", st.stop_token_ids(), vocab));
-  r.stopping.stop_token_ids.assign(st.stop_token_ids().begin(), st.stop_token_ids().end());
-  if (st.stop_size() > o.max_stop_strings) {
-    return Invalid("stopping.stop", absl::StrCat("has ", st.stop_size(), " strings; the limit is ",
-                                                 o.max_stop_strings));
-  }
-  for (int i = 0; i < st.stop_size(); ++i) {
-    const std::string field = absl::StrCat("stopping.stop[", i, "]");
-    if (st.stop(i).empty()) return Invalid(field, "is empty");
-    if (static_cast<int64_t>(st.stop(i).size()) > o.max_stop_string_bytes) {
-      return Invalid(field, absl::StrCat("has ", st.stop(i).size(), " bytes; the limit is ",
-                                         o.max_stop_string_bytes));
-    }
-    XLSTM_RETURN_IF_ERROR(CheckUtf8(field, st.stop(i)));
-    if (ctx.codec == nullptr) {
-      return Invalid(field, "needs a tokenizer, and this model has none (use stop_token_ids)");
-    }
-    r.stopping.stop_strings.push_back(st.stop(i));
-  }
-  r.stopping.include_stop_str_in_output = st.include_stop_str_in_output();
-
-  const int32_t n = request.n() == 0 ? 1 : request.n();
-  const int32_t max_n = std::min(o.max_n, ctx.num_slots);
-  if (n < 1 || n > max_n) {
-    return Invalid("n", absl::StrCat("= ", request.n(), " is outside [1, ", max_n, "]"));
-  }
-  r.n = n;
-  XLSTM_RETURN_IF_ERROR(CheckTopLogprobs(request.top_logprobs()));
+  XLSTM_ASSIGN_OR_RETURN(r.prompt, GeneratePrompt(ctx, request));
+  r.sampling = Sampling(request.sampling(), seed);
+  XLSTM_ASSIGN_OR_RETURN(r.stopping, Stopping(request.stopping(), limits));
+  r.n = request.n() == 0 ? 1 : request.n();  // 0 is proto3's unset
   r.logprobs = request.logprobs();
   r.top_logprobs = request.top_logprobs();
   if (!request.parameters().empty()) {
@@ -158,73 +164,31 @@ absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext
     const bool skip = request.skip_special_tokens();
     r.make_decoder = [codec, skip] { return codec->MakeDecoder(skip); };
   }
+  XLSTM_RETURN_IF_ERROR(engine::ValidateGenerate(r, limits, BoundsOf(ctx)));
   return r;
 }
 
 absl::StatusOr<std::vector<engine::ScoreRequest>> ToEngineScores(const ValidationContext& ctx,
                                                                  const v1::ScoreRequest& request) {
-  const ServerOptions& o = *ctx.options;
-  const int64_t vocab = ctx.config->vocab_size;
-  if (request.items().empty()) return Invalid("items", "is empty");
-  if (request.items_size() > o.max_score_items) {
-    return Invalid("items", absl::StrCat("has ", request.items_size(), " items; the limit is ",
-                                         o.max_score_items));
-  }
-  XLSTM_RETURN_IF_ERROR(CheckTopLogprobs(request.top_logprobs()));
-  const int32_t max_cont = std::min(o.max_continuations, ctx.num_slots);
+  const engine::RequestLimits limits = RequestLimitsOf(*ctx.options);
+  XLSTM_RETURN_IF_ERROR(engine::ValidateRequestId(request.request_id()));
+  XLSTM_RETURN_IF_ERROR(engine::ValidateScoreItemCount(request.items_size(), limits));
   std::vector<engine::ScoreRequest> out;
   for (int i = 0; i < request.items_size(); ++i) {
-    const v1::ScoreItem& item = request.items(i);
-    const std::string f = absl::StrCat("items[", i, "]");
-    engine::ScoreRequest r;
-    r.top_logprobs = request.top_logprobs();
-    switch (item.context_case()) {
-      case v1::ScoreItem::kContextText: {
-        if (item.context_text().empty()) return Invalid(f + ".context_text", "is empty");
-        XLSTM_ASSIGN_OR_RETURN(r.context, EncodeText(ctx, f + ".context_text", item.context_text(),
-                                                     request.add_special_tokens()));
-        break;
-      }
-      case v1::ScoreItem::kContextIds:
-        XLSTM_RETURN_IF_ERROR(CheckIds(f + ".context_ids", item.context_ids().ids(), vocab));
-        r.context.assign(item.context_ids().ids().begin(), item.context_ids().ids().end());
-        break;
-      default:
-        break;
-    }
-    if (r.context.empty()) {
-      return Invalid(f + ".context", "is empty (use the BOS token for an unconditional score)");
-    }
-    if (!item.continuation_texts().empty() && !item.continuation_ids().empty()) {
-      return Invalid(f, "sets both continuation_texts and continuation_ids");
-    }
-    const int count = item.continuation_texts_size() + item.continuation_ids_size();
-    if (count == 0) return Invalid(f + ".continuations", "are empty");
-    if (count > max_cont) {
-      return Invalid(f + ".continuations",
-                     absl::StrCat("has ", count, " continuations; the limit is ", max_cont));
-    }
-    size_t total = r.context.size();
-    for (int j = 0; j < item.continuation_texts_size(); ++j) {
-      const std::string cf = absl::StrCat(f, ".continuation_texts[", j, "]");
-      XLSTM_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                             EncodeText(ctx, cf, item.continuation_texts(j), false));
-      if (ids.empty()) return Invalid(cf, "is empty");
-      total += ids.size();
-      r.continuations.push_back(std::move(ids));
-    }
-    for (int j = 0; j < item.continuation_ids_size(); ++j) {
-      const std::string cf = absl::StrCat(f, ".continuation_ids[", j, "]");
-      if (item.continuation_ids(j).ids().empty()) return Invalid(cf, "is empty");
-      XLSTM_RETURN_IF_ERROR(CheckIds(cf, item.continuation_ids(j).ids(), vocab));
-      r.continuations.emplace_back(item.continuation_ids(j).ids().begin(),
-                                   item.continuation_ids(j).ids().end());
-      total += r.continuations.back().size();
-    }
-    XLSTM_RETURN_IF_ERROR(CheckPromptLength(ctx, f, total));
+    const std::string field = absl::StrCat("items[", i, "]");
+    XLSTM_ASSIGN_OR_RETURN(engine::ScoreRequest r,
+                           ScoreItem(ctx, request, request.items(i), field));
+    XLSTM_RETURN_IF_ERROR(engine::ValidateScore(r, limits, BoundsOf(ctx), field));
     out.push_back(std::move(r));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<int32_t>> ToTokenIds(const ValidationContext& ctx,
+                                                const v1::TokenizeRequest& request) {
+  if (ctx.codec == nullptr) return absl::FailedPreconditionError("this model has no tokenizer");
+  XLSTM_RETURN_IF_ERROR(CheckTextLength(ctx, "text", request.text().size()));
+  return EncodeText(ctx, "text", request.text(), AddSpecialTokens(request));
 }
 
 }  // namespace xlstm::server

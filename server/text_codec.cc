@@ -1,5 +1,7 @@
 #include "server/text_codec.h"
 
+#include <algorithm>
+#include <string>
 #include <utility>
 
 #ifdef XLSTM_SERVER_HAVE_TOKENIZER
@@ -62,14 +64,40 @@ class StreamDecoder : public engine::TextDecoder {
   tokenizer::IncrementalDecoder decoder_;
 };
 
+// NFC, the only normalizer the tokenizer supports, can shrink text: a Hangul syllable spelled
+// as three conjoining jamo (9 bytes) composes into one 3-byte character. No composition shrinks
+// more than that, so a token stands for at most 3x its own bytes of input text.
+constexpr int64_t kMaxNfcShrink = 3;
+
+// The longest token of the vocabulary, in bytes. 0 when an added token strips the whitespace
+// next to it (lstrip / rstrip): it can then swallow any amount of input, and no bound holds.
+int64_t LongestTokenBytes(const tokenizer::Tokenizer& tokenizer) {
+  for (const tokenizer::AddedToken& token : tokenizer.added_tokens().tokens()) {
+    if (token.lstrip || token.rstrip) return 0;
+  }
+  size_t longest = 0;
+  std::string bytes;
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    bytes.clear();
+    if (tokenizer.AppendTokenBytes(id, /*skip_special_tokens=*/false, &bytes).ok()) {
+      longest = std::max(longest, bytes.size());
+    }
+  }
+  return static_cast<int64_t>(longest);
+}
+
 class TokenizerCodec : public TextCodec {
  public:
-  explicit TokenizerCodec(tokenizer::TokenizerFiles files) : files_(std::move(files)) {}
-  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
-                                              bool add_special_tokens) const override {
+  explicit TokenizerCodec(tokenizer::TokenizerFiles files)
+      : files_(std::move(files)),
+        max_text_bytes_per_token_(LongestTokenBytes(*files_.tokenizer) * kMaxNfcShrink) {}
+  absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view text, std::optional<bool> add_special_tokens) const override {
     const std::string_view sv(text.data(), text.size());
-    return add_special_tokens ? files_.EncodePrompt(sv) : files_.tokenizer->Encode(sv);
+    return add_special_tokens.value_or(true) ? files_.EncodePrompt(sv)
+                                             : files_.tokenizer->Encode(sv);
   }
+  int64_t max_text_bytes_per_token() const override { return max_text_bytes_per_token_; }
   absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids,
                                      bool skip_special_tokens) const override {
     return files_.tokenizer->Decode(ids, skip_special_tokens);
@@ -80,6 +108,7 @@ class TokenizerCodec : public TextCodec {
 
  private:
   tokenizer::TokenizerFiles files_;
+  int64_t max_text_bytes_per_token_;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,17 @@ class TextCodec {
   // Null (and OK) when there is no tokenizer to load.
   static absl::StatusOr<std::unique_ptr<TextCodec>> Load(const std::string& model_dir);
 
-  virtual absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
-                                                      bool add_special_tokens) const = 0;
+  // Token ids of `text`. `add_special_tokens`: the wire's optional field of that name. Unset
+  // (nullopt) means "as the tokenizer config says", like HF, where add_special_tokens defaults
+  // to true and the tokenizer decides what that adds: here BOS when tokenizer_config.json's
+  // add_bos_token is true or absent (tokenizer_files.h), so nullopt and true give the same ids.
+  // false adds nothing.
+  virtual absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view text, std::optional<bool> add_special_tokens) const = 0;
+  // The most bytes of input text that one token can stand for, so that text longer than
+  // max_tokens x this cannot fit in max_tokens tokens and is refused before tokenizing
+  // (engine::CheckTextFitsTokens). 0: no bound is known (nothing is refused by length).
+  virtual int64_t max_text_bytes_per_token() const = 0;
   virtual absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids,
                                              bool skip_special_tokens) const = 0;
   virtual std::unique_ptr<engine::TextDecoder> MakeDecoder(bool skip_special_tokens) const = 0;

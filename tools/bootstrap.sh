@@ -11,8 +11,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang-format
   # RPC stack: gRPC 1.51, Protobuf 3.21, Abseil 20220623.
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
-  # Metrics.
-  prometheus-cpp-dev
+  # Metrics; `prometheus` ships promtool, which checks the /metrics page in the e2e tests (the
+  # package also installs a Prometheus service unit, which nothing here starts).
+  prometheus-cpp-dev prometheus
+  # Server logs.
+  libspdlog-dev
   # Tests.
   libgtest-dev libgmock-dev
   # JSON (config.json, safetensors headers).

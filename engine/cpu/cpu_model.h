@@ -20,17 +20,11 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/cpu/recurrent_state.h"
+#include "engine/logits_mode.h"
 #include "engine/model_config.h"
 #include "engine/weights/model_weights.h"
 
 namespace xlstm::engine {
-
-// Which logits a sequence wants from a forward call.
-enum class LogitsMode {
-  kNone,  // only advance the state (a prefill chunk that is not the prompt's last)
-  kLast,  // the last position's logits
-  kAll,   // logits for every position (scoring, parity tests)
-};
 
 // One sequence's share of a forward call: its tokens (one for a decode step, many for a
 // prefill chunk) are fed after whatever its state has already seen.

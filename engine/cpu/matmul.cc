@@ -10,6 +10,11 @@ namespace {
 // Output features per tile: a tile's weights (kTileBytes) stay in cache while every row of x
 // passes over them.
 constexpr int64_t kTileBytes = 256 * 1024;
+// Multiply-adds below which a product runs on the calling thread alone (about 0.1 ms of work):
+// a parallel region costs a team wake-up and a barrier, and on a loaded machine a barrier can
+// wait a whole scheduler slice for a descheduled team thread, which made small models decode
+// at a few tokens per second while other processes competed for the cores.
+constexpr int64_t kParallelMinWork = int64_t{1} << 19;
 
 }  // namespace
 
@@ -33,7 +38,8 @@ void Linear(const float* x, int64_t rows, const FloatTensor& weight, const Float
   if (rows == 0 || out == 0) return;
   const int64_t tile = std::max<int64_t>(1, kTileBytes / std::max<int64_t>(1, in * 4));
   const int64_t num_tiles = (out + tile - 1) / tile;
-#pragma omp parallel for schedule(static)
+  const bool parallel = num_tiles > 1 && rows * out * in >= kParallelMinWork;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t t = 0; t < num_tiles; ++t) {
     const int64_t begin = t * tile;
     const int64_t end = std::min(out, begin + tile);

@@ -88,7 +88,7 @@ struct GenerateRequest {
   StoppingParams stopping;
   int32_t n = 1;  // parallel samples: prefill once, copy the state n-1 times
   bool logprobs = false;
-  int32_t top_logprobs = 0;  // 0..kMaxTopLogprobs
+  int32_t top_logprobs = 0;  // 0..kMaxTopLogprobs (request_validation.h)
   // Makes one TextDecoder per sample; null: no text (stop_strings must then be empty).
   std::function<std::unique_ptr<TextDecoder>()> make_decoder;
   Clock::time_point arrival = Clock::now();
@@ -120,8 +120,6 @@ struct ScoreRequest {
   std::optional<Clock::time_point> deadline;
   std::function<void(ScoreDone)> on_done;
 };
-
-inline constexpr int32_t kMaxTopLogprobs = 20;
 
 }  // namespace xlstm::engine
 

@@ -24,9 +24,16 @@ nlohmann::json ReadJson(const std::string& path) {
   return nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
 }
 
-void ExpectOrderedDistribution(const nlohmann::json& d, int64_t count, const std::string& name) {
+// `count` samples; or between `count` and `max_count` when max_count is given.
+void ExpectOrderedDistribution(const nlohmann::json& d, int64_t count, const std::string& name,
+                               int64_t max_count = -1) {
   SCOPED_TRACE(name);
-  EXPECT_EQ(d["count"].get<int64_t>(), count);
+  if (max_count < 0) {
+    EXPECT_EQ(d["count"].get<int64_t>(), count);
+  } else {
+    EXPECT_GE(d["count"].get<int64_t>(), count);
+    EXPECT_LE(d["count"].get<int64_t>(), max_count);
+  }
   const double min = d["min"], p50 = d["p50"], p90 = d["p90"], p99 = d["p99"], max = d["max"],
                mean = d["mean"];
   EXPECT_GT(min, 0);
@@ -65,7 +72,10 @@ TEST(LoadgenE2ETest, TwoSecondsAtConcurrencyFourAddUp) {
   EXPECT_EQ(j["tokens_per_request"]["min"].get<int64_t>(), kMaxNew);
   EXPECT_EQ(j["tokens_per_request"]["max"].get<int64_t>(), kMaxNew);
   ExpectOrderedDistribution(j["ttft_ms"], requests, "ttft");
-  ExpectOrderedDistribution(j["itl_ms"], requests * (kMaxNew - 1), "itl");
+  // The server coalesces what is pending into one message per write, so the first message may
+  // carry more than the first token; tokens that arrive with the first have no inter-token gap.
+  // Every request still has at least one later message.
+  ExpectOrderedDistribution(j["itl_ms"], requests, "itl", requests * (kMaxNew - 1));
   ExpectOrderedDistribution(j["e2e_ms"], requests, "e2e");
   EXPECT_GE(j["e2e_ms"]["p50"].get<double>(), j["ttft_ms"]["p50"].get<double>());
   EXPECT_DOUBLE_EQ(j["window_seconds"].get<double>(), 2.0);
@@ -132,8 +142,9 @@ TEST(LoadgenE2ETest, BadFlagsNameTheFlag) {
       {"--channels 3 --concurrency 2", 2, "--channels"},
       {"--deadline-ms -5", 2, "--deadline-ms"},
       {"stray", 2, "unexpected argument 'stray'"},
-      {"--no-such-flag 1", 1, "Unknown command line flag 'no-such-flag'"},
-      {"--concurrency many", 1, "concurrency"},  // absl: Illegal value
+      // Every usage mistake exits 2, as the flags' own range checks do.
+      {"--no-such-flag 1", 2, "--no-such-flag: unknown flag"},
+      {"--concurrency many", 2, "--concurrency: 'many' is not a valid value"},
   };
   for (const Case& c : cases) {
     int code = -1;

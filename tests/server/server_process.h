@@ -76,16 +76,23 @@ class TempDir {
 };
 
 // A child xlstm-server on 127.0.0.1 with --port 0 and --metrics-port 0; the constructor reads its
-// stdout until the ready line. The destructor kills it (SIGKILL) if still running.
+// stdout until the ready line (searched for anywhere in a line, so both --log-format text and
+// json work). The destructor kills it (SIGKILL) if still running. `stderr_path` (optional)
+// receives the server's stderr (its log lines); otherwise stderr is the test's.
 class ServerProcess {
  public:
-  explicit ServerProcess(std::vector<std::string> extra, const std::string& model = kModel) {
+  explicit ServerProcess(std::vector<std::string> extra, const std::string& model = kModel,
+                         const std::string& stderr_path = "") {
     int fds[2];
     EXPECT_EQ(pipe(fds), 0);
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], 1);
       close(fds[0]);
+      if (!stderr_path.empty()) {
+        FILE* err = std::fopen(stderr_path.c_str(), "w");
+        if (err != nullptr) dup2(fileno(err), 2);
+      }
       std::vector<std::string> args = {
           kServer, "--model", model, "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"};
       args.insert(args.end(), extra.begin(), extra.end());
@@ -141,6 +148,7 @@ class ServerProcess {
   }
 
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   xlstm::v1::Inference::Stub& stub() { return *stub_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }

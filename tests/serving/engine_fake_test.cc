@@ -1,7 +1,9 @@
 // Engine tests on the FakeBackend: the loop's bookkeeping (admission, budget, stops, cancels,
 // deadlines, queue bound, drain, faults) without model work.
+#include <algorithm>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "engine/sampling/logprobs.h"
 #include "engine/serving/engine.h"
@@ -22,10 +24,10 @@ using testing::ScoreCollector;
 constexpr int64_t kVocab = 64;
 
 struct Harness {
-  explicit Harness(int32_t slots, EngineOptions options = {}) {
+  explicit Harness(int32_t slots, EngineOptions options = {}, EngineObserver* observer = nullptr) {
     auto b = std::make_unique<FakeBackend>(slots, kVocab);
     backend = b.get();
-    engine = *Engine::Create(std::move(b), options);
+    engine = *Engine::Create(std::move(b), options, observer);
   }
   FakeBackend* backend;
   std::unique_ptr<Engine> engine;
@@ -308,6 +310,37 @@ TEST(EngineFakeTest, CancelWhileWaitingAndDeadlinesReleaseEverything) {
   h.WaitIdle();
 }
 
+// Regression (issue 10, defect 1): with one slot, requests that carry a (far) deadline and
+// wait behind a long request are admitted as soon as the slot frees, not at their deadline.
+TEST(EngineFakeTest, QueuedRequestsWithDeadlinesAreAdmittedWhenTheSlotFrees) {
+  // The collectors outlive the engine, so that a failure ends the test cleanly.
+  GenerateCollector long_request;
+  std::vector<std::unique_ptr<GenerateCollector>> shorts;
+  Harness h(1);
+  GenerateRequest rl = Greedy(Prompt(3, 1), 150);
+  long_request.Attach(rl);
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(rl)).ok());
+  constexpr int kShort = 4;
+  for (int i = 0; i < kShort; ++i) {
+    shorts.push_back(std::make_unique<GenerateCollector>());
+    GenerateRequest r = Greedy(Prompt(3, 10 + i), 3);
+    r.deadline = Clock::now() + std::chrono::seconds(15);
+    shorts.back()->Attach(r);
+    ASSERT_TRUE(h.engine->SubmitGenerate(std::move(r)).ok());
+  }
+  ASSERT_TRUE(long_request.Wait());
+  EXPECT_TRUE(long_request.Done().status.ok());
+  const Clock::time_point long_done = Clock::now();
+  for (int i = 0; i < kShort; ++i) {
+    // Far less than the 15 s deadline: nobody may sleep until it.
+    ASSERT_TRUE(shorts[i]->Wait(absl::Seconds(3))) << "short request " << i << " waited";
+    EXPECT_TRUE(shorts[i]->Done().status.ok()) << i << ": " << shorts[i]->Done().status;
+    EXPECT_EQ(shorts[i]->Ids(), Oracle(Prompt(3, 10 + i), 3)) << i;
+  }
+  EXPECT_LT(Clock::now() - long_done, std::chrono::seconds(2));
+  h.WaitIdle();
+}
+
 // gRPC cancels a call when its deadline passes, often before the engine's own deadline check
 // sees it: such a cancel ends the request as DEADLINE_EXCEEDED, an early one as CANCELLED.
 TEST(EngineFakeTest, ACancelAtTheDeadlineIsADeadlineExpiry) {
@@ -340,7 +373,7 @@ TEST(EngineFakeTest, InvalidRequestsAreRejectedWithFieldAndLimit) {
     return h.engine->SubmitGenerate(std::move(r)).status();
   };
   EXPECT_THAT(submit(Greedy({}, 3)).message(), HasSubstr("prompt is empty"));
-  EXPECT_THAT(submit(Greedy({1, 64}, 3)).message(), HasSubstr("prompt_ids[1] = 64"));
+  EXPECT_THAT(submit(Greedy({1, 64}, 3)).message(), HasSubstr("prompt.ids[1] = 64"));
   GenerateRequest n = Greedy({1}, 3);
   n.n = 3;
   EXPECT_THAT(submit(std::move(n)).message(), HasSubstr("n = 3 is outside [1, 2]"));
@@ -408,6 +441,217 @@ TEST(EngineFakeTest, BackendFaultEndsRequestsWithInternalThenRefuses) {
   late.sink = std::make_shared<GenerateSink>(late.n, nullptr);
   EXPECT_EQ(h.engine->SubmitGenerate(std::move(late)).status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+// Without deadlines, requests queued behind a full engine run in arrival order (FCFS), each as
+// soon as the slot frees.
+TEST(EngineFakeTest, QueuedRequestsWithoutDeadlinesRunInArrivalOrder) {
+  std::vector<std::unique_ptr<GenerateCollector>> cs;
+  Harness h(1);
+  for (int i = 0; i < 4; ++i) {
+    cs.push_back(std::make_unique<GenerateCollector>());
+    GenerateRequest r = Greedy(Prompt(3, i), i == 0 ? 40 : 3);
+    cs.back()->Attach(r);
+    ASSERT_TRUE(h.engine->SubmitGenerate(std::move(r)).ok());
+  }
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(cs[i]->Wait(absl::Seconds(5))) << i;
+  for (int i = 1; i < 4; ++i) {
+    EXPECT_TRUE(cs[i]->Done().status.ok());
+    EXPECT_LE(cs[i - 1]->Done().timings.done, cs[i]->Done().timings.admitted) << i;
+  }
+  h.WaitIdle();
+}
+
+// A request cancelled while it waits for a slot ends at once, never admitted, and the one
+// behind it takes its turn.
+TEST(EngineFakeTest, CancelWhileQueuedEndsItWithoutAdmission) {
+  GenerateCollector a, b, c;
+  Harness h(1);
+  h.backend->Hold(true);
+  GenerateRequest ra = Greedy(Prompt(3, 1), 5), rb = Greedy(Prompt(3, 2), 5),
+                  rc = Greedy(Prompt(3, 3), 5);
+  a.Attach(ra);
+  b.Attach(rb);
+  c.Attach(rc);
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(ra)).ok());
+  h.WaitRunning(1);
+  auto idb = h.engine->SubmitGenerate(std::move(rb));
+  ASSERT_TRUE(idb.ok());
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(rc)).ok());
+  EXPECT_EQ(h.engine->Stats().waiting, 2);
+  h.engine->Cancel(*idb);
+  h.backend->Hold(false);
+  ASSERT_TRUE(a.Wait() && b.Wait() && c.Wait());
+  EXPECT_EQ(b.Done().status.code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(b.Done().timings.was_admitted);
+  EXPECT_TRUE(b.Ids().empty());
+  EXPECT_TRUE(a.Done().status.ok());
+  EXPECT_EQ(c.Ids(), Oracle(Prompt(3, 3), 5));
+  h.WaitIdle();
+}
+
+// A fault in the middle of generation: the running requests end with INTERNAL after the tokens
+// they already had, the queued one with UNAVAILABLE, every slot is free, new work is refused.
+TEST(EngineFakeTest, FaultMidGenerationEndsRunningAndQueuedRequests) {
+  GenerateCollector a, b, queued;
+  EngineOptions options;
+  options.limits.max_new_tokens = 1 << 24;  // they must still run when the fault comes
+  Harness h(2, options);
+  GenerateRequest ra = Greedy(Prompt(3, 1), 1 << 24), rb = Greedy(Prompt(4, 2), 1 << 24),
+                  rq = Greedy(Prompt(5, 3), 3);
+  a.Attach(ra);
+  b.Attach(rb);
+  queued.Attach(rq);
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(ra)).ok());
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(rb)).ok());
+  for (int i = 0; i < 2000 && (a.Ids().size() < 3 || b.Ids().size() < 3); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  h.backend->Hold(true);
+  h.WaitRunning(2);
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(rq)).ok());
+  h.backend->FailNextForward();
+  h.backend->Hold(false);
+  ASSERT_TRUE(a.Wait() && b.Wait() && queued.Wait());
+  for (GenerateCollector* c : {&a, &b}) {
+    EXPECT_EQ(c->Done().status.code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(c->Done().status.message(), HasSubstr("fake device fault"));
+    EXPECT_GE(c->Ids().size(), 3u);
+    EXPECT_EQ(c->Done().generated_tokens, static_cast<int32_t>(c->Ids().size()));
+  }
+  EXPECT_EQ(queued.Done().status.code(), absl::StatusCode::kUnavailable);
+  h.WaitIdle();
+  const EngineStats stats = h.engine->Stats();
+  EXPECT_TRUE(stats.failed);
+  EXPECT_THAT(stats.fault, HasSubstr("fake device fault"));
+  GenerateRequest late = Greedy(Prompt(3, 1), 2);
+  late.sink = std::make_shared<GenerateSink>(late.n, nullptr);
+  EXPECT_EQ(h.engine->SubmitGenerate(std::move(late)).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+// Draining lets the running request and the queued ones behind it finish.
+TEST(EngineFakeTest, DrainFinishesQueuedRequestsToo) {
+  std::vector<std::unique_ptr<GenerateCollector>> cs;
+  Harness h(1);
+  h.backend->Hold(true);
+  for (int i = 0; i < 3; ++i) {
+    cs.push_back(std::make_unique<GenerateCollector>());
+    GenerateRequest r = Greedy(Prompt(3, i), 4);
+    cs.back()->Attach(r);
+    ASSERT_TRUE(h.engine->SubmitGenerate(std::move(r)).ok());
+    if (i == 0) h.WaitRunning(1);
+  }
+  std::thread drain([&] { h.engine->Shutdown(absl::Seconds(10)); });
+  while (!h.engine->Stats().draining) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  h.backend->Hold(false);
+  drain.join();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(cs[i]->Wait(absl::Seconds(1)));
+    EXPECT_TRUE(cs[i]->Done().status.ok()) << i << ": " << cs[i]->Done().status;
+    EXPECT_EQ(cs[i]->Ids(), Oracle(Prompt(3, i), 4)) << i;
+  }
+}
+
+TEST(EngineFakeTest, NothingToGenerateEndsAtAdmission) {
+  GenerateCollector c;
+  Harness h(1);
+  GenerateRequest r = Greedy(Prompt(3, 1), 0);
+  c.Attach(r);
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(r)).ok());
+  ASSERT_TRUE(c.Wait());
+  EXPECT_TRUE(c.Done().status.ok());
+  EXPECT_EQ(c.Done().finish[0], FinishReason::kLength);
+  EXPECT_TRUE(c.Ids().empty());
+  EXPECT_TRUE(h.backend->steps().empty());
+  h.WaitIdle();
+}
+
+TEST(EngineFakeTest, ScoreWithOneTokenContext) {
+  ScoreCollector c;
+  Harness h(2);
+  ScoreRequest r;
+  r.context = {7};
+  r.continuations = {{3, 4}, {5}};
+  c.Attach(r);
+  ASSERT_TRUE(h.engine->SubmitScore(std::move(r)).ok());
+  ASSERT_TRUE(c.Wait());
+  ASSERT_TRUE(c.Done().status.ok()) << c.Done().status;
+  const uint64_t s7 = FakeBackend::Advance(0, 7);
+  EXPECT_NEAR(c.Done().continuations[0].logprobs[0],
+              TokenLogProb(FakeBackend::Logits(s7, kVocab), 3), 1e-9);
+  EXPECT_NEAR(c.Done().continuations[0].logprobs[1],
+              TokenLogProb(FakeBackend::Logits(FakeBackend::Advance(s7, 3), kVocab), 4), 1e-9);
+  EXPECT_NEAR(c.Done().continuations[1].logprobs[0],
+              TokenLogProb(FakeBackend::Logits(s7, kVocab), 5), 1e-9);
+  h.WaitIdle();
+}
+
+// gRPC rounds a timeout up (to 3 significant digits) on the wire, so a client's cancel at its
+// own deadline reaches the engine up to 1% of the timeout before the server's deadline: it
+// still counts as the deadline's.
+TEST(EngineFakeTest, ACancelWithinTheTimeoutRoundingIsADeadlineExpiry) {
+  GenerateCollector c;
+  Harness h(1);
+  h.backend->Hold(true);
+  GenerateRequest r = Greedy(Prompt(3, 1), 1000);
+  r.arrival = Clock::now() - std::chrono::seconds(20);         // a 20 s timeout...
+  r.deadline = Clock::now() + std::chrono::milliseconds(150);  // ...of which 150 ms are left
+  c.Attach(r);
+  auto id = h.engine->SubmitGenerate(std::move(r));
+  ASSERT_TRUE(id.ok());
+  h.WaitRunning(1);
+  h.engine->Cancel(*id);
+  h.backend->Hold(false);
+  ASSERT_TRUE(c.Wait());
+  EXPECT_EQ(c.Done().status.code(), absl::StatusCode::kDeadlineExceeded);
+  h.WaitIdle();
+}
+
+// Records the observer's steps (called on the engine thread).
+class StepRecorder : public EngineObserver {
+ public:
+  void OnStep(const StepStats& stats) override {
+    absl::MutexLock lock(&mu_);
+    steps_.push_back({stats, Clock::now()});
+  }
+  struct Seen {
+    StepStats stats;
+    Clock::time_point at;
+  };
+  std::vector<Seen> steps() {
+    absl::MutexLock lock(&mu_);
+    return steps_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Seen> steps_ ABSL_GUARDED_BY(mu_);
+};
+
+// Regression (issue 10, defect 4): idle time before a request is no phase of its first step;
+// the phases of a step add up to at most its wall time.
+TEST(EngineFakeTest, StepPhasesExcludeIdleTimeAndFitInWallTime) {
+  StepRecorder recorder;
+  GenerateCollector c;
+  Harness h(1, EngineOptions{}, &recorder);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the engine idles
+  const Clock::time_point submitted = Clock::now();
+  GenerateRequest r = Greedy(Prompt(3, 1), 3);
+  c.Attach(r);
+  ASSERT_TRUE(h.engine->SubmitGenerate(std::move(r)).ok());
+  ASSERT_TRUE(c.Wait());
+  h.WaitIdle();
+  const std::vector<StepRecorder::Seen> steps = recorder.steps();
+  ASSERT_EQ(steps.size(), 3u);  // the prompt, then two decodes
+  Clock::time_point previous = submitted;
+  for (const StepRecorder::Seen& step : steps) {
+    const double phases =
+        step.stats.schedule_seconds + step.stats.forward_seconds + step.stats.sample_seconds;
+    EXPECT_LT(step.stats.schedule_seconds, 0.1);
+    EXPECT_LE(phases, std::chrono::duration<double>(step.at - previous).count() + 1e-6);
+    previous = step.at;
+  }
 }
 
 }  // namespace

@@ -66,7 +66,12 @@ std::string NeoXPath() { return TestDataPath("tokenizers/gpt-neox-20b/tokenizer.
 
 std::string JoinIds(const std::vector<int32_t>& ids) {
   std::string joined;
-  for (size_t i = 0; i < ids.size(); ++i) joined += (i ? "," : "") + std::to_string(ids[i]);
+  // Appended piece by piece: `const char* + std::string&&` inserts at the front, which GCC 12
+  // misreads as overlapping memcpy in Release builds (-Werror=restrict).
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) joined += ',';
+    joined += std::to_string(ids[i]);
+  }
   return joined;
 }
 

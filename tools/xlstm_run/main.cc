@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/flags/usage.h"
-#include "tools/common/flag_names.h"
+#include "common/flag_names.h"
 #include "tools/xlstm_run/commands.h"
 
 namespace {
@@ -40,9 +40,13 @@ int main(int argc, char** argv) {
       {"init-random", xlstm::run::RunInitRandom}, {"tokenize", xlstm::run::RunTokenize},
       {"detokenize", xlstm::run::RunDetokenize},
   };
+  if (argc >= 2 && xlstm::cli::IsHelpArgument(argv[1])) {
+    std::printf("usage: %s\n", kUsage);
+    return 0;
+  }
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "%s\n", kUsage);
-    return 2;
+    return xlstm::cli::kUsageErrorExitCode;
   }
   const std::string_view name = argv[1];
   for (const Command& command : commands) {
