@@ -176,14 +176,18 @@ TEST(ServerE2ETest, SixtyFourConcurrentStreamsEqualAloneAndMetricsCount) {
 }
 
 TEST(ServerE2ETest, CancelDeadlineAndFullQueueReleaseSlots) {
-  ServerProcess server({"--num-slots", "1", "--max-queue", "1"});
+  // Requests long enough to still run when their deadline or cancel comes on every backend (the
+  // tiny model decodes ~10k tokens/s on a GPU); they never run to the end.
+  constexpr int kLong = 100000;
+  ServerProcess server(
+      {"--num-slots", "1", "--max-queue", "1", "--max-new-tokens-limit", "100000"});
   // A long request holds the only slot; a second waits; a third is refused at once.
   grpc::ClientContext long_ctx;
-  auto long_reader = server.stub().Generate(&long_ctx, IdsRequest({1, 2, 3}, 4000, true));
+  auto long_reader = server.stub().Generate(&long_ctx, IdsRequest({1, 2, 3}, kLong, true));
   xlstm::v1::GenerateResponse msg;
   ASSERT_TRUE(long_reader->Read(&msg));  // running
   std::thread waiter([&] {
-    GenResult r = Generate(server.stub(), IdsRequest({4, 5}, 4000, true), 300);
+    GenResult r = Generate(server.stub(), IdsRequest({4, 5}, kLong, true), 300);
     EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   });
   ASSERT_TRUE(server.WaitMetric("xlstm_requests_waiting", 1));
@@ -200,7 +204,7 @@ TEST(ServerE2ETest, CancelDeadlineAndFullQueueReleaseSlots) {
   EXPECT_EQ(long_reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(server.WaitMetric("xlstm_state_slots_used", 0));
   // A request past its deadline while running also frees its slot.
-  GenResult late = Generate(server.stub(), IdsRequest({7, 8}, 4000, true), 200);
+  GenResult late = Generate(server.stub(), IdsRequest({7, 8}, kLong, true), 200);
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(server.WaitMetric("xlstm_state_slots_used", 0));
   EXPECT_TRUE(server.WaitMetric("xlstm_requests_running", 0));
