@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #ifdef XLSTM_HAVE_CUDA_BACKEND
 #include "engine/cuda/cuda_backend.h"
 #endif

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::server {
 namespace {

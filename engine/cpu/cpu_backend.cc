@@ -1,7 +1,7 @@
 #include "engine/cpu/cpu_backend.h"
 
 #include "absl/strings/str_cat.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 

@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/matmul.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 namespace {

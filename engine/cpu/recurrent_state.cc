@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/cuda/cuda_status.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "engine/weights/dtype.h"
 
 namespace xlstm::engine::cuda {

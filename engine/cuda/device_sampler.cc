@@ -9,7 +9,7 @@
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/sampling_kernels.h"
 #include "engine/sampling/sampler.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine::cuda {
 namespace {

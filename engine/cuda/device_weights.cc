@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine::cuda {
 namespace {

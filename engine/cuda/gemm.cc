@@ -7,7 +7,7 @@
 #include "engine/cuda/cublas_loader.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/gemv_bf16.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine::cuda {
 namespace {

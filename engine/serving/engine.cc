@@ -7,7 +7,7 @@
 #include "engine/serving/generate_task.h"
 #include "engine/serving/inbox.h"
 #include "engine/serving/score_task.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 

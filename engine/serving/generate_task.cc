@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "engine/serving/result_sink.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 namespace {

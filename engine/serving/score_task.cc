@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 

@@ -1,6 +1,6 @@
 #include "engine/serving/step_batch.h"
 
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/absl_compat.h"
 #include "engine/tokenizer/utf8.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::tokenizer {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine {
 namespace {

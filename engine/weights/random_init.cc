@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "engine/weights/safetensors_writer.h"
 
 namespace xlstm::engine {

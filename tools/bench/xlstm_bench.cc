@@ -53,7 +53,7 @@
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/model_config.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 #ifndef XLSTM_BENCH_BUILD_COMMIT

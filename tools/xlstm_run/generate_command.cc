@@ -6,7 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "engine/sampling/sampler.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "tools/xlstm_run/cli_util.h"
 #include "tools/xlstm_run/commands.h"

@@ -5,7 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "engine/sampling/logprobs.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "tools/xlstm_run/cli_util.h"
 #include "tools/xlstm_run/commands.h"

@@ -3,8 +3,8 @@
 //
 // Errors that come from outside the process (files, requests, devices) travel as absl::Status.
 // XLSTM_CHECK is only for broken internal invariants; it never guards request data.
-#ifndef XLSTM_ENGINE_UTIL_STATUS_MACROS_H_
-#define XLSTM_ENGINE_UTIL_STATUS_MACROS_H_
+#ifndef XLSTM_COMMON_STATUS_MACROS_H_
+#define XLSTM_COMMON_STATUS_MACROS_H_
 
 #include <cstdio>
 #include <cstdlib>
@@ -41,4 +41,4 @@
     }                                                                                     \
   } while (false)
 
-#endif  // XLSTM_ENGINE_UTIL_STATUS_MACROS_H_
+#endif  // XLSTM_COMMON_STATUS_MACROS_H_
