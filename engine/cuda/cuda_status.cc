@@ -19,6 +19,12 @@ absl::Status LaunchStatus(const char* kernel) {
   return CudaStatus(error, kernel, __FILE__, __LINE__);
 }
 
+absl::Status LaunchStatus(cudaError_t launch_error, const char* kernel) {
+  if (launch_error == cudaSuccess) return LaunchStatus(kernel);
+  static_cast<void>(cudaGetLastError());
+  return CudaStatus(launch_error, kernel, __FILE__, __LINE__);
+}
+
 absl::Status CublasStatus(cublasStatus_t status, const char* expression, const char* file,
                           int line) {
   absl::StatusOr<const CublasFunctions*> api = CublasApi();

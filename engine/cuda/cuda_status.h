@@ -16,6 +16,9 @@ absl::Status CublasStatus(cublasStatus_t status, const char* expression, const c
 // The status of the last kernel launch on the calling thread (cudaGetLastError), naming
 // `kernel`. Every launcher returns it right after its launch.
 absl::Status LaunchStatus(const char* kernel);
+// The same for a launch that returned `launch_error` itself (cudaLaunchKernelEx): that error if
+// any (the last error is cleared), else LaunchStatus(kernel).
+absl::Status LaunchStatus(cudaError_t launch_error, const char* kernel);
 
 }  // namespace xlstm::engine::cuda
 

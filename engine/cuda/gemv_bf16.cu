@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/dependent_launch.h"
 #include "engine/cuda/gemv_bf16.h"
 
 namespace xlstm::engine::cuda {
@@ -46,18 +47,29 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
                    bool accumulate) {
   const int64_t o = int64_t{blockIdx.x} * kWarpsPerBlock + threadIdx.x / kWarp;
   const int lane = static_cast<int>(threadIdx.x % kWarp);
-  if (o >= out) return;  // whole warps
+  if (o >= out) return;  // whole warps; they read nothing
   const uint4* row = w + o * in8;
   float acc[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.0f;
   int64_t k = lane;
+  // The first round of weight loads is issued before waiting for the kernel that wrote x
+  // (dependent_launch.h): weights are never written by the forward pass, so these loads stream
+  // while the previous kernel finishes.
+  uint4 wv[kUnroll];
+  const bool first_round = k + (kUnroll - 1) * kWarp < in8;
+  if (first_round) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = LoadStreaming(row + k + u * kWarp);
+  }
+  EnterDependentKernel();
   // Main loop: kUnroll loads issued before their arithmetic. Chunks are still summed in
   // increasing order per lane, as in the tail loop, so the result does not depend on R.
   for (; k + (kUnroll - 1) * kWarp < in8; k += kUnroll * kWarp) {
-    uint4 wv[kUnroll];
+    if (k != lane) {
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = LoadStreaming(row + k + u * kWarp);
+      for (int u = 0; u < kUnroll; ++u) wv[u] = LoadStreaming(row + k + u * kWarp);
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
 #pragma unroll
@@ -65,9 +77,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock* kWarp)
     }
   }
   for (; k < in8; k += kWarp) {
-    const uint4 wv = LoadStreaming(row + k);
+    const uint4 tail_w = LoadStreaming(row + k);
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = Dot8(wv, x[r * in8 + k], acc[r]);
+    for (int r = 0; r < R; ++r) acc[r] = Dot8(tail_w, x[r * in8 + k], acc[r]);
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -107,10 +119,12 @@ absl::Status LaunchGemvBf16(const void* w, int64_t out, int64_t in, const void* 
   const int64_t in8 = in / 8;
   const dim3 grid(static_cast<unsigned>(blocks));
   const dim3 threads(kWarpsPerBlock * kWarp);
+  cudaError_t launch_error = cudaSuccess;
   switch (rows) {
-#define XLSTM_GEMV_CASE(R)                                                                      \
-  case R:                                                                                       \
-    GemvBf16Kernel<R><<<grid, threads, 0, stream>>>(wv, out, in8, xv, y, y_stride, accumulate); \
+#define XLSTM_GEMV_CASE(R)                                                                        \
+  case R:                                                                                         \
+    launch_error = LaunchDependent(GemvBf16Kernel<R>, grid, threads, 0, stream, wv, out, in8, xv, \
+                                   y, y_stride, accumulate);                                      \
     break;
     XLSTM_GEMV_CASE(1)
     XLSTM_GEMV_CASE(2)
@@ -124,7 +138,7 @@ absl::Status LaunchGemvBf16(const void* w, int64_t out, int64_t in, const void* 
     default:
       return absl::InvalidArgumentError(absl::StrCat("GEMV bf16: ", rows, " rows"));
   }
-  return LaunchStatus("GemvBf16Kernel");
+  return LaunchStatus(launch_error, "GemvBf16Kernel");
 }
 
 }  // namespace xlstm::engine::cuda

@@ -9,9 +9,10 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
-#include "engine/cuda/cuda_status.h"
-#include "engine/cuda/kernels.h"
 #include "common/status_macros.h"
+#include "engine/cuda/cuda_status.h"
+#include "engine/cuda/dependent_launch.h"
+#include "engine/cuda/kernels.h"
 
 namespace xlstm::engine::cuda {
 namespace {
@@ -84,6 +85,7 @@ __device__ __forceinline__ float SoftCapF(float x, float cap) {
 
 __global__ void EmbeddingGatherKernel(const int32_t* tokens, int64_t num_tokens, const void* table,
                                       bool bf16, int64_t dim, float* x) {
+  EnterDependentKernel();
   const int64_t t = blockIdx.x;
   const int64_t row = static_cast<int64_t>(tokens[t]) * dim;
   for (int64_t d = threadIdx.x; d < dim; d += blockDim.x)
@@ -92,6 +94,7 @@ __global__ void EmbeddingGatherKernel(const int32_t* tokens, int64_t num_tokens,
 
 __global__ void RmsNormKernel(const float* x, int64_t dim, const float* weight, const float* bias,
                               float eps, void* out, bool bf16) {
+  EnterDependentKernel();
   __shared__ float scratch[32];
   const int64_t r = blockIdx.x;
   const float* in = x + r * dim;
@@ -108,6 +111,7 @@ __global__ void RmsNormKernel(const float* x, int64_t dim, const float* weight, 
 
 __global__ void AddBiasKernel(float* y, int64_t rows, int64_t cols, int64_t row_stride,
                               const float* bias) {
+  EnterDependentKernel();
   const int64_t total = rows * cols;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -125,6 +129,7 @@ __global__ void MlstmGatesKernel(const float* proj, int64_t proj_stride, int64_t
                                  int64_t f_column, const float* i_bias, const float* f_bias,
                                  float cap, StepRows rows, StateLayout layout, int64_t block,
                                  void* states, float* gates) {
+  EnterDependentKernel();
   __shared__ float lf_s[kGateWarps][kWarp], ip_s[kGateWarps][kWarp];
   const int64_t warp_index = (blockIdx.x * int64_t{blockDim.x} + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp, warp_in_block = threadIdx.x / kWarp;
@@ -260,6 +265,9 @@ __global__ void __launch_bounds__(kScanWarps* kWarp,
   // A row of no tokens (the padding rows of a decode bucket) neither reads nor writes its slot
   // nor its read-outs. The whole block returns together, before any barrier.
   if (rows.token_count[r] == 0) return;
+  // The state is loaded after the wait as well: a load before it could be served from a line
+  // of this SM's L1 that predates the previous step's store (dependent_launch.h, rule 1).
+  EnterDependentKernel();
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int64_t col = (int64_t{tile} * kWarp + lane) * CPT;  // this thread's first column
   // With CPT = 2 (only where n is spread and the tiles are full), every column is < dv.
@@ -518,6 +526,7 @@ __global__ void HeadNormGateKernel(const float* partial, int32_t splits, int32_t
                                    int64_t o_column, const float* weight, const float* bias,
                                    int64_t num_tokens, int64_t nh, int64_t dv, float eps,
                                    float norm_eps, void* out, bool bf16) {
+  EnterDependentKernel();
   extern __shared__ float h_s[];
   __shared__ float scratch[32];
   const int64_t t = blockIdx.x / nh, head = blockIdx.x % nh;
@@ -580,6 +589,7 @@ __global__ void HeadNormGateKernel(const float* partial, int32_t splits, int32_t
 
 __global__ void SwiGluKernel(const float* up, int64_t num_tokens, int64_t ffn,
                              const float* gate_bias, const float* up_bias, void* out, bool bf16) {
+  EnterDependentKernel();
   const int64_t total = num_tokens * ffn;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -593,12 +603,14 @@ __global__ void SwiGluKernel(const float* up, int64_t num_tokens, int64_t ffn,
 }
 
 __global__ void GatherRowsKernel(const float* x, const int32_t* rows, int64_t dim, float* out) {
+  EnterDependentKernel();
   const int64_t i = blockIdx.x;
   const float* src = x + static_cast<int64_t>(rows[i]) * dim;
   for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) out[i * dim + d] = src[d];
 }
 
 __global__ void SoftCapKernel(float* values, int64_t count, float cap) {
+  EnterDependentKernel();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
     values[i] = cap * tanhf(values[i] / cap);
@@ -606,6 +618,7 @@ __global__ void SoftCapKernel(float* values, int64_t count, float cap) {
 }
 
 __global__ void ArgmaxKernel(const float* logits, int64_t vocab, int32_t* ids) {
+  EnterDependentKernel();
   __shared__ float best_value[32];
   __shared__ int64_t best_index[32];
   const float* row = logits + blockIdx.x * vocab;
@@ -644,6 +657,7 @@ __global__ void ArgmaxKernel(const float* logits, int64_t vocab, int32_t* ids) {
 }
 
 __global__ void FillKernel(float* dst, int64_t count, float value) {
+  EnterDependentKernel();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
     dst[i] = value;
@@ -659,6 +673,7 @@ __device__ __forceinline__ uint64_t SplitMix64(uint64_t z) {
 
 __global__ void RandomNormalKernel(void* values, bool bf16, int64_t count, uint64_t seed,
                                    float mean, float stddev) {
+  EnterDependentKernel();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
     const uint64_t bits = SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(i)));
@@ -671,6 +686,7 @@ __global__ void RandomNormalKernel(void* values, bool bf16, int64_t count, uint6
 }
 
 __global__ void ConvertF32Kernel(const float* src, int64_t count, void* dst, bool bf16) {
+  EnterDependentKernel();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
     StoreAct(dst, i, src[i], bf16);
@@ -684,6 +700,7 @@ int RowThreads(int64_t dim) {
 
 __global__ void SplitToBf16PairsKernel(const float* x, int64_t rows, int64_t cols,
                                        __nv_bfloat16* pairs) {
+  EnterDependentKernel();
   const int64_t count = rows * cols;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -696,6 +713,7 @@ __global__ void SplitToBf16PairsKernel(const float* x, int64_t rows, int64_t col
 
 __global__ void AddPairProductsKernel(const float* products, int64_t rows, int64_t cols, float* y,
                                       int64_t y_stride, bool accumulate) {
+  EnterDependentKernel();
   const int64_t count = rows * cols;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < count;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -747,26 +765,28 @@ ScanPlan ScanPlan::For(int64_t dqk, int64_t dv) {
 absl::Status LaunchEmbeddingGather(const int32_t* tokens, int64_t num_tokens, const void* table,
                                    ActType table_type, int64_t dim, float* x, cudaStream_t stream) {
   if (num_tokens == 0) return absl::OkStatus();
-  EmbeddingGatherKernel<<<static_cast<unsigned>(num_tokens), RowThreads(dim), 0, stream>>>(
-      tokens, num_tokens, table, table_type == ActType::kBF16, dim, x);
-  return LaunchStatus("EmbeddingGatherKernel");
+  return LaunchStatus(
+      LaunchDependent(EmbeddingGatherKernel, static_cast<unsigned>(num_tokens), RowThreads(dim), 0,
+                      stream, tokens, num_tokens, table, table_type == ActType::kBF16, dim, x),
+      "EmbeddingGatherKernel");
 }
 
 absl::Status LaunchRmsNorm(const float* x, int64_t rows, int64_t dim, const float* weight,
                            const float* bias, float eps, void* out, ActType out_type,
                            cudaStream_t stream) {
   if (rows == 0) return absl::OkStatus();
-  RmsNormKernel<<<static_cast<unsigned>(rows), RowThreads(dim), 0, stream>>>(
-      x, dim, weight, bias, eps, out, out_type == ActType::kBF16);
-  return LaunchStatus("RmsNormKernel");
+  return LaunchStatus(
+      LaunchDependent(RmsNormKernel, static_cast<unsigned>(rows), RowThreads(dim), 0, stream, x,
+                      dim, weight, bias, eps, out, out_type == ActType::kBF16),
+      "RmsNormKernel");
 }
 
 absl::Status LaunchAddBias(float* y, int64_t rows, int64_t cols, int64_t row_stride,
                            const float* bias, cudaStream_t stream) {
   if (rows * cols == 0) return absl::OkStatus();
-  AddBiasKernel<<<ElementwiseBlocks(rows * cols, 256), 256, 0, stream>>>(y, rows, cols, row_stride,
-                                                                         bias);
-  return LaunchStatus("AddBiasKernel");
+  return LaunchStatus(LaunchDependent(AddBiasKernel, ElementwiseBlocks(rows * cols, 256), 256, 0,
+                                      stream, y, rows, cols, row_stride, bias),
+                      "AddBiasKernel");
 }
 
 absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_column,
@@ -775,10 +795,11 @@ absl::Status LaunchMlstmGates(const float* proj, int64_t proj_stride, int64_t i_
                               int64_t block, void* states, float* gates, cudaStream_t stream) {
   const int64_t warps_needed = int64_t{rows.num_rows} * layout.num_heads;
   if (warps_needed == 0) return absl::OkStatus();
-  MlstmGatesKernel<<<static_cast<unsigned>(CeilDiv(warps_needed, kGateWarps)), kGateWarps * kWarp,
-                     0, stream>>>(proj, proj_stride, i_column, f_column, i_bias, f_bias,
-                                  gate_soft_cap, rows, layout, block, states, gates);
-  return LaunchStatus("MlstmGatesKernel");
+  return LaunchStatus(
+      LaunchDependent(MlstmGatesKernel, static_cast<unsigned>(CeilDiv(warps_needed, kGateWarps)),
+                      kGateWarps * kWarp, 0, stream, proj, proj_stride, i_column, f_column, i_bias,
+                      f_bias, gate_soft_cap, rows, layout, block, states, gates),
+      "MlstmGatesKernel");
 }
 
 absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_column,
@@ -806,11 +827,12 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
       XLSTM_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
           kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
     }
-    kernel<<<grid, threads, shared_bytes, stream>>>(
-        proj, proj_stride, q_column, k_column, v_column, gates, rows, layout, plan.splits,
-        plan.column_tiles, plan.n_spread, plan.partial_width, vector_loads, block, num_tokens,
-        scale, states, partial);
-    return absl::OkStatus();
+    return LaunchStatus(
+        LaunchDependent(kernel, grid, threads, shared_bytes, stream, proj, proj_stride, q_column,
+                        k_column, v_column, gates, rows, layout, plan.splits, plan.column_tiles,
+                        plan.n_spread, plan.partial_width, vector_loads, block, num_tokens, scale,
+                        states, partial),
+        "MlstmScanKernel");
   };
   auto launch_typed = [&](auto rpt, auto state) -> absl::Status {
     constexpr int kRpt = decltype(rpt)::value;
@@ -852,7 +874,7 @@ absl::Status LaunchMlstmScan(const float* proj, int64_t proj_stride, int64_t q_c
       return absl::InvalidArgumentError(
           absl::StrCat("mLSTM scan: unsupported rows_per_thread ", plan.rows_per_thread));
   }
-  return LaunchStatus("MlstmScanKernel");
+  return absl::OkStatus();
 }
 
 absl::Status LaunchHeadNormGate(const float* partial, const ScanPlan& plan, const float* gates,
@@ -866,78 +888,86 @@ absl::Status LaunchHeadNormGate(const float* partial, const ScanPlan& plan, cons
     return absl::InvalidArgumentError(
         absl::StrCat("head norm: v head dim ", dv, " exceeds the kernel's limit 12288"));
   }
-  HeadNormGateKernel<<<static_cast<unsigned>(num_tokens * num_heads), RowThreads(dv), shared,
-                       stream>>>(partial, plan.splits, plan.partial_width, gates, proj, proj_stride,
-                                 o_column, weight, bias, num_tokens, num_heads, dv, eps, norm_eps,
-                                 out, out_type == ActType::kBF16);
-  return LaunchStatus("HeadNormGateKernel");
+  return LaunchStatus(
+      LaunchDependent(HeadNormGateKernel, static_cast<unsigned>(num_tokens * num_heads),
+                      RowThreads(dv), shared, stream, partial, plan.splits, plan.partial_width,
+                      gates, proj, proj_stride, o_column, weight, bias, num_tokens, num_heads, dv,
+                      eps, norm_eps, out, out_type == ActType::kBF16),
+      "HeadNormGateKernel");
 }
 
 absl::Status LaunchSwiGlu(const float* up, int64_t num_tokens, int64_t ffn, const float* gate_bias,
                           const float* up_bias, void* out, ActType out_type, cudaStream_t stream) {
   if (num_tokens * ffn == 0) return absl::OkStatus();
-  SwiGluKernel<<<ElementwiseBlocks(num_tokens * ffn, 256), 256, 0, stream>>>(
-      up, num_tokens, ffn, gate_bias, up_bias, out, out_type == ActType::kBF16);
-  return LaunchStatus("SwiGluKernel");
+  return LaunchStatus(
+      LaunchDependent(SwiGluKernel, ElementwiseBlocks(num_tokens * ffn, 256), 256, 0, stream, up,
+                      num_tokens, ffn, gate_bias, up_bias, out, out_type == ActType::kBF16),
+      "SwiGluKernel");
 }
 
 absl::Status LaunchGatherRows(const float* x, const int32_t* rows, int64_t num_rows, int64_t dim,
                               float* out, cudaStream_t stream) {
   if (num_rows == 0) return absl::OkStatus();
-  GatherRowsKernel<<<static_cast<unsigned>(num_rows), RowThreads(dim), 0, stream>>>(x, rows, dim,
-                                                                                    out);
-  return LaunchStatus("GatherRowsKernel");
+  return LaunchStatus(LaunchDependent(GatherRowsKernel, static_cast<unsigned>(num_rows),
+                                      RowThreads(dim), 0, stream, x, rows, dim, out),
+                      "GatherRowsKernel");
 }
 
 absl::Status LaunchSoftCap(float* values, int64_t count, float cap, cudaStream_t stream) {
   if (cap <= 0.0f || count == 0) return absl::OkStatus();
-  SoftCapKernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(values, count, cap);
-  return LaunchStatus("SoftCapKernel");
+  return LaunchStatus(LaunchDependent(SoftCapKernel, ElementwiseBlocks(count, 256), 256, 0, stream,
+                                      values, count, cap),
+                      "SoftCapKernel");
 }
 
 absl::Status LaunchArgmax(const float* logits, int64_t rows, int64_t vocab, int32_t* ids,
                           cudaStream_t stream) {
   if (rows == 0) return absl::OkStatus();
-  ArgmaxKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(logits, vocab, ids);
-  return LaunchStatus("ArgmaxKernel");
+  return LaunchStatus(LaunchDependent(ArgmaxKernel, static_cast<unsigned>(rows), 256, 0, stream,
+                                      logits, vocab, ids),
+                      "ArgmaxKernel");
 }
 
 absl::Status LaunchFill(float* dst, int64_t count, float value, cudaStream_t stream) {
   if (count == 0) return absl::OkStatus();
-  FillKernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(dst, count, value);
-  return LaunchStatus("FillKernel");
+  return LaunchStatus(
+      LaunchDependent(FillKernel, ElementwiseBlocks(count, 256), 256, 0, stream, dst, count, value),
+      "FillKernel");
 }
 
 absl::Status LaunchRandomNormal(void* values, ActType type, int64_t count, uint64_t seed,
                                 float mean, float stddev, cudaStream_t stream) {
   if (count == 0) return absl::OkStatus();
-  RandomNormalKernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(
-      values, type == ActType::kBF16, count, seed, mean, stddev);
-  return LaunchStatus("RandomNormalKernel");
+  return LaunchStatus(
+      LaunchDependent(RandomNormalKernel, ElementwiseBlocks(count, 256), 256, 0, stream, values,
+                      type == ActType::kBF16, count, seed, mean, stddev),
+      "RandomNormalKernel");
 }
 
 absl::Status LaunchConvertF32(const float* src, int64_t count, void* dst, ActType type,
                               cudaStream_t stream) {
   if (count == 0) return absl::OkStatus();
-  ConvertF32Kernel<<<ElementwiseBlocks(count, 256), 256, 0, stream>>>(src, count, dst,
-                                                                      type == ActType::kBF16);
-  return LaunchStatus("ConvertF32Kernel");
+  return LaunchStatus(LaunchDependent(ConvertF32Kernel, ElementwiseBlocks(count, 256), 256, 0,
+                                      stream, src, count, dst, type == ActType::kBF16),
+                      "ConvertF32Kernel");
 }
 
 absl::Status LaunchSplitToBf16Pairs(const float* x, int64_t rows, int64_t cols, void* pairs,
                                     cudaStream_t stream) {
   if (rows * cols == 0) return absl::OkStatus();
-  SplitToBf16PairsKernel<<<ElementwiseBlocks(rows * cols, 256), 256, 0, stream>>>(
-      x, rows, cols, static_cast<__nv_bfloat16*>(pairs));
-  return LaunchStatus("SplitToBf16PairsKernel");
+  return LaunchStatus(
+      LaunchDependent(SplitToBf16PairsKernel, ElementwiseBlocks(rows * cols, 256), 256, 0, stream,
+                      x, rows, cols, static_cast<__nv_bfloat16*>(pairs)),
+      "SplitToBf16PairsKernel");
 }
 
 absl::Status LaunchAddPairProducts(const float* products, int64_t rows, int64_t cols, float* y,
                                    int64_t y_stride, bool accumulate, cudaStream_t stream) {
   if (rows * cols == 0) return absl::OkStatus();
-  AddPairProductsKernel<<<ElementwiseBlocks(rows * cols, 256), 256, 0, stream>>>(
-      products, rows, cols, y, y_stride, accumulate);
-  return LaunchStatus("AddPairProductsKernel");
+  return LaunchStatus(
+      LaunchDependent(AddPairProductsKernel, ElementwiseBlocks(rows * cols, 256), 256, 0, stream,
+                      products, rows, cols, y, y_stride, accumulate),
+      "AddPairProductsKernel");
 }
 
 }  // namespace xlstm::engine::cuda

@@ -39,6 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_model.h"
+#include "engine/cuda/dependent_launch.h"
 #include "engine/model_config.h"
 #include "engine/sampling/logprobs.h"
 #include "engine/weights/model_weights.h"
@@ -1224,6 +1225,94 @@ TEST_P(CudaDecodeGraphTest, GraphReplayIsBitIdenticalToEagerLaunches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(WeightModes, CudaDecodeGraphTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(ModeName(info.param));
+                         });
+
+// Programmatic dependent launch (engine/cuda/dependent_launch.h) lets a kernel's blocks start
+// before its predecessor has finished; a kernel that read its inputs before waiting would see
+// stale or half-written data. Two backends on the same weights, one whose kernels (and decode
+// graphs, captured at Create) use it and one in plain stream order, take the same prefill
+// (long rows across several workspace passes, with 1-token rows beside them) and decode steps
+// (graphs at bucket sizes and padded sizes, sampled and greedy): logits, samples and every slot's
+// state must be bit-identical, several times over (a race need not show on the first try).
+class CudaDependentLaunchTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { XLSTM_SKIP_WITHOUT_CUDA(); }
+  void TearDown() override { SetDependentLaunch(true); }
+};
+
+TEST_P(CudaDependentLaunchTest, ResultsAreBitIdenticalToPlainStreamOrder) {
+  const bool fp32 = GetParam();
+  constexpr int32_t kSlots = 8;
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto weights, ModelWeights::Load(FixtureDir("default")));
+  CudaBackendOptions options = Options(fp32, kSlots);
+  options.max_step_tokens = 64;  // rows of 150 tokens take several passes
+  SetDependentLaunch(false);
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto plain, CudaBackend::Create(*weights, options));
+  SetDependentLaunch(true);
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto dependent, CudaBackend::Create(*weights, options));
+  const int64_t vocab = plain->config().vocab_size;
+  // Runs `rows` on both backends, each with its own launch mode, and compares.
+  auto both = [&](const std::vector<ForwardRow>& rows, const std::string& what) {
+    SCOPED_TRACE(what);
+    SetDependentLaunch(false);
+    ForwardOutput out_plain, out_dependent;
+    XLSTM_ASSERT_OK(plain->Forward(rows, out_plain));
+    SetDependentLaunch(true);
+    XLSTM_ASSERT_OK(dependent->Forward(rows, out_dependent));
+    EXPECT_TRUE(BitIdentical(out_plain.logits, out_dependent.logits)) << "logits";
+    ASSERT_EQ(out_plain.samples.size(), out_dependent.samples.size());
+    for (size_t i = 0; i < out_plain.samples.size(); ++i) {
+      EXPECT_EQ(out_plain.samples[i].token, out_dependent.samples[i].token) << "sample " << i;
+      EXPECT_EQ(out_plain.samples[i].logprob, out_dependent.samples[i].logprob) << "sample " << i;
+    }
+    for (int32_t slot = 0; slot < kSlots; ++slot) {
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> a, plain->ReadSlot(slot));
+      XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> b, dependent->ReadSlot(slot));
+      EXPECT_TRUE(BitIdentical(a, b)) << "slot " << slot;
+    }
+  };
+  SamplingParams hot;
+  hot.temperature = 0.8;
+  hot.top_p = 0.95;
+  hot.seed = 11;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    SCOPED_TRACE(absl::StrCat("repeat ", repeat));
+    for (CudaBackend* b : {plain.get(), dependent.get()}) {
+      for (int32_t slot = 0; slot < kSlots; ++slot) XLSTM_ASSERT_OK(b->ResetSlot(slot));
+    }
+    std::vector<std::vector<int32_t>> prompts;
+    for (int32_t slot = 0; slot < kSlots; ++slot) {
+      const int64_t length = slot % 3 == 0 ? 150 : slot % 3 == 1 ? 1 : 17;
+      prompts.push_back(RandomIds(length, vocab, 3000 + 100 * repeat + slot));
+    }
+    std::vector<ForwardRow> prefill;
+    for (int32_t slot = 0; slot < kSlots; ++slot) {
+      prefill.push_back(
+          {slot, prompts[slot], slot % 2 == 0 ? LogitsMode::kLast : LogitsMode::kAll});
+    }
+    both(prefill, "prefill");
+    for (const int32_t n : {1, 2, 3, 8, 5}) {
+      const std::vector<int32_t> tokens =
+          RandomIds(n, vocab, 4000 + 100 * repeat + static_cast<uint32_t>(n));
+      std::vector<std::vector<SampleSpec>> specs(n);
+      std::vector<ForwardRow> rows;
+      for (int32_t i = 0; i < n; ++i) {
+        ForwardRow row{(i * 3 + repeat) % kSlots, absl::MakeConstSpan(&tokens[i], 1),
+                       i % 2 == 0 ? LogitsMode::kLast : LogitsMode::kNone};
+        if (row.logits == LogitsMode::kNone) {
+          specs[i] = {{hot, static_cast<uint64_t>(i), {}, true, 2}};
+          row.samples = specs[i];
+        }
+        rows.push_back(row);
+      }
+      both(rows, absl::StrCat("decode, ", n, " rows"));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(WeightModes, CudaDependentLaunchTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return std::string(ModeName(info.param));
                          });

@@ -49,11 +49,12 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
+#include "common/status_macros.h"
 #include "engine/backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/cuda_status.h"
+#include "engine/cuda/dependent_launch.h"
 #include "engine/model_config.h"
-#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 #ifndef XLSTM_BENCH_BUILD_COMMIT
@@ -91,9 +92,10 @@ struct Options {
   int64_t warmup = 3;
   std::string json_path;
   bool fp32_weights = false;
-  bool bf16x2 = false;    // bf16 weights with bf16-pair activations
-  bool no_gemv = false;   // cuBLAS for every product (no small-batch GEMV)
-  int64_t max_slots = 0;  // 0: the largest decode batch
+  bool bf16x2 = false;               // bf16 weights with bf16-pair activations
+  bool no_gemv = false;              // cuBLAS for every product (no small-batch GEMV)
+  bool no_dependent_launch = false;  // plain stream order between kernels
+  int64_t max_slots = 0;             // 0: the largest decode batch
   std::string commit;
   uint64_t seed = 1234;
   int64_t device = 0;
@@ -121,6 +123,7 @@ constexpr const char* kUsage = R"(usage: xlstm-bench [flags]
   --fp32-weights          fp32 weights and GEMMs instead of bf16
   --bf16x2                bf16 weights with bf16-pair (~16-bit) GEMM activations
   --no-gemv               cuBLAS for every product (CudaBackendOptions::small_batch_gemv off)
+  --no-dependent-launch   kernels in plain stream order (engine/cuda/dependent_launch.h off)
   --max-slots N           slot pool cap [largest decode batch]
   --commit HASH           source commit to record (e.g. $(git rev-parse HEAD))
   --seed N                weight and prompt seed [1234]
@@ -188,6 +191,11 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     if (name == "no-gemv") {
       if (has_value) return absl::InvalidArgumentError("--no-gemv takes no value");
       o.no_gemv = true;
+      continue;
+    }
+    if (name == "no-dependent-launch") {
+      if (has_value) return absl::InvalidArgumentError("--no-dependent-launch takes no value");
+      o.no_dependent_launch = true;
       continue;
     }
     if (name == "fp32-weights") {
@@ -734,6 +742,9 @@ std::string Markdown(const Json& s) {
   if (s.contains("backend_options") && !s["backend_options"].value("small_batch_gemv", true)) {
     absl::StrAppend(&out, "(cuBLAS for every product: --no-gemv)\n\n");
   }
+  if (s.contains("backend_options") && !s["backend_options"].value("dependent_launch", true)) {
+    absl::StrAppend(&out, "(kernels in plain stream order: --no-dependent-launch)\n\n");
+  }
   if (s.contains("error")) {
     absl::StrAppend(&out, "**failed**: ", s["error"].get<std::string>(), "\n\n");
   }
@@ -877,11 +888,15 @@ absl::Status RunShape(const Options& o, const std::string& shape, Json& s,
   bo.decode_path = wants("graphs")    ? engine::cuda::DecodePath::kGraphs
                    : wants("buckets") ? engine::cuda::DecodePath::kBuckets
                                       : engine::cuda::DecodePath::kGeneral;
-  s["backend_options"] = {
-      {"max_slots", bo.max_slots},           {"max_step_tokens", bo.max_step_tokens},
-      {"max_logit_rows", bo.max_logit_rows}, {"reserve_bytes", bo.reserve_bytes},
-      {"fp32_weights", bo.fp32_weights},     {"bf16x2_activations", bo.bf16x2_activations},
-      {"state_dtype", o.state_dtype},        {"small_batch_gemv", bo.small_batch_gemv}};
+  s["backend_options"] = {{"max_slots", bo.max_slots},
+                          {"max_step_tokens", bo.max_step_tokens},
+                          {"max_logit_rows", bo.max_logit_rows},
+                          {"reserve_bytes", bo.reserve_bytes},
+                          {"fp32_weights", bo.fp32_weights},
+                          {"bf16x2_activations", bo.bf16x2_activations},
+                          {"state_dtype", o.state_dtype},
+                          {"small_batch_gemv", bo.small_batch_gemv},
+                          {"dependent_launch", engine::cuda::DependentLaunchEnabled()}};
   const double create_start = Now();
   XLSTM_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend,
                          CudaBackend::CreateRandom(config, o.seed, bo));
@@ -970,6 +985,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   const Options& o = *parsed;
+  engine::cuda::SetDependentLaunch(!o.no_dependent_launch);
   for (const std::string& shape : o.shapes) {  // fail fast on a typo, before any GPU work
     if (absl::StatusOr<ModelConfig> c = ShapeConfig(shape, 50304); !c.ok()) {
       std::fprintf(stderr, "xlstm-bench: %s\n", c.status().ToString().c_str());
@@ -1015,6 +1031,7 @@ int Main(int argc, char** argv) {
                      {"decode_paths", o.decode_paths},
                      {"state_dtype", o.state_dtype},
                      {"small_batch_gemv", !o.no_gemv},
+                     {"dependent_launch", !o.no_dependent_launch},
                      {"timing", "host steady_clock around synchronous calls; median of repeats"}};
   out["shapes"] = Json::array();
   if (absl::Status w = WriteJson(o.json_path, out); !w.ok()) {  // fail before any GPU work

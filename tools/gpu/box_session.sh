@@ -52,7 +52,7 @@ cat "$logs/nvidia-smi.txt"
 REPORT_DIR=$logs/tests stage gpu_tests 240 tools/gpu/run_gpu_tests.sh "$bin"
 stage memcheck_backend 150 /usr/local/cuda/bin/compute-sanitizer --tool memcheck \
   --error-exitcode 86 --print-limit 50 "$bin/tests/cuda/cuda_backend_test" \
-  --gtest_filter='*DecodeGraph*:*Greedy*:*Bf16State*'
+  --gtest_filter='*DecodeGraph*:*DependentLaunch*:*Greedy*:*Bf16State*'
 
 bench=$bin/tools/bench/xlstm-bench
 common=(--decode-prompt 128 --prefill-tokens 2048 --prefill-batches 1,8 --ttft-prompts 128,2048
@@ -62,6 +62,12 @@ common=(--decode-prompt 128 --prefill-tokens 2048 --prefill-batches 1,8 --ttft-p
 stage bench_7b 150 "$bench" --shapes 7b --decode-batches 1,8,64,256 \
   --decode-modes greedy,sampled --decode-paths graphs,general --decode-steps 16 --repeats 3 \
   --budget-s 3 --json "$logs/ours_7b.json" "${common[@]}"
+# The same 7B decode with every kernel in plain stream order (no programmatic dependent launch),
+# to measure what dependent launch buys.
+stage bench_7b_plain 120 "$bench" --shapes 7b --decode-batches 1,8,64,256 --no-dependent-launch \
+  --decode-modes greedy --decode-paths graphs --decode-steps 16 --repeats 3 --budget-s 3 \
+  --prefill-batches 1 --ttft-prompts 128 --prefill-tokens 128 \
+  --json "$logs/ours_7b_plain.json" --commit "$commit"
 stage bench_7b_nogemv 90 "$bench" --shapes 7b --decode-batches 1,8 --no-gemv \
   --decode-modes greedy --decode-paths graphs --decode-steps 16 --repeats 3 --budget-s 3 \
   --prefill-batches 1 --ttft-prompts 128 --decode-prompt 128 --prefill-tokens 128 \
@@ -72,6 +78,10 @@ stage bench_7b_bf16_state 120 "$bench" --shapes 7b --decode-batches 1,8,64,256 \
 stage bench_small 120 "$bench" --shapes 162m,407m --decode-batches 1,8,64,256 \
   --decode-modes greedy,sampled,argmax --decode-paths graphs,general --decode-steps 64 \
   --repeats 5 --budget-s 2 --json "$logs/ours_small.json" "${common[@]}"
+stage bench_small_plain 90 "$bench" --shapes 162m,407m --decode-batches 1,8 --no-dependent-launch \
+  --decode-modes greedy --decode-paths graphs --decode-steps 64 --repeats 5 --budget-s 2 \
+  --prefill-batches 1 --ttft-prompts 128 --prefill-tokens 128 \
+  --json "$logs/ours_small_plain.json" --commit "$commit"
 i=0
 for shape in "4096 8 1 1" "4096 8 8 1" "4096 8 64 1" "4096 8 64 1 bfloat16" "4096 8 256 1" \
   "4096 8 256 1 bfloat16" "768 4 1 1" "1024 4 1 1"; do
@@ -86,7 +96,7 @@ for f in "$logs"/layer_profile_*.log; do echo "### $f"; cat "$f"; done > "$logs/
   printf '%s\n' "${summary[@]}"
   grep -h '^\[ measured \]' "$logs"/tests/*.log "$logs"/*.log 2>/dev/null | sort -u
 } > "$logs/summary.txt"
-for f in bench_7b.log bench_7b_nogemv.log bench_7b_bf16_state.log bench_small.log layer_profile.log summary.txt; do
+for f in bench_7b.log bench_7b_plain.log bench_small_plain.log bench_7b_nogemv.log bench_7b_bf16_state.log bench_small.log layer_profile.log summary.txt; do
   [[ -f $logs/$f ]] && cp "$logs/$f" "$out/"
 done
 tar -czf "$out/session.tar.gz" -C "$work" session
