@@ -131,10 +131,12 @@ __device__ bool RadixSelect(const uint64_t* row, int32_t n, int id_bits, uint64_
   for (int shift = 32 - kDigitBits; shift >= 0; shift -= kDigitBits) {
     for (int b = threadIdx.x; b < kWarps * kBins; b += kThreads) per_warp[b / kBins][b % kBins] = 0;
     __syncthreads();
+#pragma unroll 4
     for (int32_t i = threadIdx.x; i < n; i += kThreads) {
       const uint32_t d = KeyLogitBits(row[i], id_bits);
-      if (d < limit && (d & mask) == prefix)
+      if (d < limit && (d & mask) == prefix) {
         atomicAdd(&mine[(d >> shift) & (kBins - 1)], weight(d));
+      }
     }
     __syncthreads();
     for (int b = threadIdx.x; b < kBins; b += kThreads) {
@@ -181,8 +183,12 @@ struct CountOne {
 };
 
 // One block per sampled job: the threshold, count and tail of candidate_filter.h. Passes over the
-// slot's keys: the maximum; 4 for top-k; the normaliser and 4 for top-p; one for min-p; the
-// count and tail. A job with no rule enabled reads nothing.
+// slot's keys (each a read of the row's 8-byte keys, which a group of 64 rows keeps in L2): the
+// maximum; 4 for top-k; the normaliser and 4 for top-p; one for min-p; the count and tail, so 7
+// for top-p alone and 6 for top-k alone. A job with no rule enabled reads nothing. One block per
+// row is the right shape for a batch (the rows fill the SMs); a single sampled row runs its
+// passes on one SM, where the unfiltered sort used them all (measure before tuning that case:
+// a row's bits cached in shared memory after the first pass would cut the later reads).
 __global__ void __launch_bounds__(kThreads)
     FilterCandidatesKernel(const SamplingJob* __restrict__ jobs, int32_t group_begin, int64_t vocab,
                            const uint64_t* __restrict__ keys, int id_bits,
@@ -208,6 +214,7 @@ __global__ void __launch_bounds__(kThreads)
   const uint64_t* row = keys + static_cast<int64_t>(job.slot) * vocab;
 
   uint32_t local_min = UINT32_MAX;
+#pragma unroll 4
   for (int32_t i = threadIdx.x; i < n; i += kThreads) {
     local_min = min(local_min, KeyLogitBits(row[i], id_bits));
   }
@@ -237,6 +244,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     if (use_top_p) {
       double partial = 0.0;
+#pragma unroll 4
       for (int32_t i = threadIdx.x; i < n; i += kThreads) {
         const uint32_t d = KeyLogitBits(row[i], id_bits);
         if (d < limit) partial = __dadd_rn(partial, weight(d));
@@ -254,6 +262,7 @@ __global__ void __launch_bounds__(kThreads)
     if (use_min_p) {
       const double floor = __dsub_rn(log(job.min_p), kMinPMargin);
       uint32_t local_max = 0;  // the maximum itself qualifies (exponent 0 >= log(min_p))
+#pragma unroll 4
       for (int32_t i = threadIdx.x; i < n; i += kThreads) {
         const uint32_t d = KeyLogitBits(row[i], id_bits);
         if (SampledExponent(FromDescendingBits(d), inv_t, top) >= floor) {
@@ -266,6 +275,7 @@ __global__ void __launch_bounds__(kThreads)
 
   int32_t local_count = 0;
   double local_tail = 0.0;
+#pragma unroll 4
   for (int32_t i = threadIdx.x; i < n; i += kThreads) {
     const uint32_t d = KeyLogitBits(row[i], id_bits);
     if (d <= threshold) {

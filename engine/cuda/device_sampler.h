@@ -6,8 +6,10 @@
 //
 // Results are those of ChooseToken / ScoreTarget on the same logits: the same token ids (the
 // double-precision sums run in another order than the host's sequential loops, which can change
-// a draw or a top-p cut only where a cumulative probability lands within ~1e-15 of u or of top_p)
-// and log-probs within ~1e-12 (the tests allow 1e-6).
+// a draw or a top-p cut only where a cumulative probability lands within ~1e-15 of u or of top_p;
+// where the candidate filter cuts a row, its normaliser is the walk's sum plus the filter's sum
+// over the rest, another order with the same bound) and log-probs within ~1e-12 (the tests allow
+// 1e-6).
 //
 // Cost: one host-to-device copy of the jobs' parameters and adjustments, a few kernels, one copy
 // back and one stream synchronization per call (per batch when a call exceeds the staging
