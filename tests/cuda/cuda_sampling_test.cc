@@ -568,11 +568,14 @@ void FilterRowsAndJobs(int64_t vocab, uint64_t seed, Logits& logits, JobSet& set
             }
           }
           spec.adjustments = list;
-          // The exact-mass row is exact in any summation order (see MaskedPowerOfTwoRow); the
-          // all-equal row is not.
-          if (row_kinds[static_cast<size_t>(r)] != FilterRow::kMaskedPowerOfTwo) {
-            AvoidExactTopPBoundary(spec, row);
-          }
+          // The exact-mass row is exact in any summation order while its candidates are 1, 2,
+          // 4 or 8 ties of p 1/2^j (see MaskedPowerOfTwoRow): top_p may land on a sum there.
+          // Elsewhere (the all-equal row, or top-k 3 or 6 of the 8 ties: p 1/3, 1/6) the order
+          // would decide, as the file comment says.
+          const bool exact_sums =
+              row_kinds[static_cast<size_t>(r)] == FilterRow::kMaskedPowerOfTwo && list.empty() &&
+              (top_k == 0 || top_k >= 8 || top_k == 1 || top_k == 2 || top_k == 4);
+          if (!exact_sums) AvoidExactTopPBoundary(spec, row);
           set.jobs.push_back(SampleJob{r, &spec});
         }
       }
