@@ -26,6 +26,7 @@
 //   4. LaunchDrawSampled: per sampled job, top-k / top-p / min-p / zero cut and the draw on the
 //      sorted candidates (the normaliser adds the filter's tail), with block scans in double
 //      (rule 3).
+//
 // SortKey: bits [0, id_bits) hold the token id, the next 32 bits the adjusted logit mapped to an
 // unsigned number that decreases as the logit increases, the bits above that the slot. Sorted
 // ascending, the keys come out row by row, each row by (logit desc, id asc): exactly rule 3's
