@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -412,6 +413,304 @@ TEST_F(DeviceSamplerTest, SampleMatchesChooseTokenVocab50304) {
   SpecOptions options;
   options.max_adjustments = 300;
   ExpectSampleMatchesHost(*sampler, logits, MakeJobs(logits, 120, 502, options));
+}
+
+// The candidate pre-filter (engine/cuda/candidate_filter.h) on rows it cuts hard and on the
+// rows at its edges. Every job is compared with ChooseToken as above; the next test checks that
+// the filter does cut (the keys sorted).
+enum class FilterRow { kPeaked, kTiedAtK, kMaskedPowerOfTwo, kAllEqual, kNormal };
+
+// `m` tokens far above the rest: at T = 1 they hold all but ~1% of the mass (e^16 each against
+// vocab * e^0.5 for the bulk at vocab 50304), so top-p 0.9 keeps at most m tokens, and top-p
+// 0.995 reaches into the bulk.
+std::vector<float> PeakedRow(int64_t vocab, int m, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<float> row(static_cast<size_t>(vocab));
+  for (float& v : row) v = static_cast<float>(normal(rng));
+  std::vector<int32_t> ids(static_cast<size_t>(vocab));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  for (int i = 0; i < m; ++i) {
+    row[static_cast<size_t>(ids[static_cast<size_t>(i)])] =
+        static_cast<float>(16.0 + 0.5 * normal(rng));
+  }
+  return row;
+}
+
+// Exact ties where the cuts land: 5 tokens at 10, 20 at 8, one at 7, the bulk below 0. Top-k 6
+// to 25 ends inside the group at 8 (so the candidates are the 25 tokens down to it), and the
+// top-p mass of the first five (e^10 against 20 e^8) reaches 0.5 inside the group too.
+std::vector<float> TiedRow(int64_t vocab, std::mt19937_64& rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<float> row(static_cast<size_t>(vocab));
+  for (float& v : row) v = static_cast<float>(normal(rng) - 4.0);
+  std::vector<int32_t> ids(static_cast<size_t>(vocab));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  for (size_t i = 0; i < 26; ++i) {
+    row[static_cast<size_t>(ids[i])] = i < 5 ? 10.0f : i < 25 ? 8.0f : 7.0f;
+  }
+  return row;
+}
+
+// 8 tokens at 0.5 and every other one masked: e = 1 for the 8 (exactly), so every p is 1/8 and
+// every cumulative sum exact in any order; top_p 0.5 (or 0.25) lands exactly on one.
+std::vector<float> MaskedPowerOfTwoRow(int64_t vocab, std::mt19937_64& rng) {
+  std::vector<float> row(static_cast<size_t>(vocab), -kInf);
+  std::vector<int32_t> ids(static_cast<size_t>(vocab));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  for (size_t i = 0; i < 8; ++i) row[static_cast<size_t>(ids[i])] = 0.5f;
+  return row;
+}
+
+// The closest of the generic kinds, for the failure messages.
+RowKind GenericKind(FilterRow kind) {
+  switch (kind) {
+    case FilterRow::kPeaked:
+      return RowKind::kPeaked;
+    case FilterRow::kTiedAtK:
+      return RowKind::kQuantized;
+    case FilterRow::kMaskedPowerOfTwo:
+      return RowKind::kMasked;
+    case FilterRow::kAllEqual:
+      return RowKind::kAllEqual;
+    case FilterRow::kNormal:
+      break;
+  }
+  return RowKind::kNormal;
+}
+
+std::vector<float> MakeFilterRow(FilterRow kind, int64_t vocab, int peak, std::mt19937_64& rng) {
+  switch (kind) {
+    case FilterRow::kPeaked:
+      return PeakedRow(vocab, peak, rng);
+    case FilterRow::kTiedAtK:
+      return TiedRow(vocab, rng);
+    case FilterRow::kMaskedPowerOfTwo:
+      return MaskedPowerOfTwoRow(vocab, rng);
+    case FilterRow::kAllEqual:
+      return std::vector<float>(static_cast<size_t>(vocab), 0.75f);
+    case FilterRow::kNormal:
+      break;
+  }
+  std::normal_distribution<double> normal(0.0, 2.0);
+  std::vector<float> row(static_cast<size_t>(vocab));
+  for (float& v : row) v = static_cast<float>(normal(rng));
+  return row;
+}
+
+// Peaked rows with nuclei of 1..300 tokens, the tied row, the exact-mass row, an all-equal row
+// and a normal one; every spec of a grid of top-k x top-p x min-p on every row (so jobs that
+// the filter cuts and jobs it cannot cut share groups, and several jobs share each row), a
+// random temperature, seed and step, some with a repetition penalty on the row's top tokens and
+// some with the row's argmax banned (the peak moves).
+void FilterRowsAndJobs(int64_t vocab, uint64_t seed, Logits& logits, JobSet& set) {
+  std::mt19937_64 rng(seed);
+  struct RowPlan {
+    FilterRow kind;
+    int peak;
+  };
+  const RowPlan plans[] = {
+      {FilterRow::kPeaked, 1},           {FilterRow::kPeaked, 2},   {FilterRow::kPeaked, 5},
+      {FilterRow::kPeaked, 30},          {FilterRow::kPeaked, 300}, {FilterRow::kTiedAtK, 0},
+      {FilterRow::kMaskedPowerOfTwo, 0}, {FilterRow::kAllEqual, 0}, {FilterRow::kNormal, 0}};
+  logits.vocab = vocab;
+  logits.rows = 0;
+  std::vector<FilterRow> row_kinds;
+  for (const RowPlan& plan : plans) {
+    const std::vector<float> row = MakeFilterRow(plan.kind, vocab, plan.peak, rng);
+    logits.host.insert(logits.host.end(), row.begin(), row.end());
+    logits.kinds.push_back(GenericKind(plan.kind));  // for the failure messages
+    row_kinds.push_back(plan.kind);
+    ++logits.rows;
+  }
+  const int32_t top_ks[] = {0, 1, 3, 6, 10, 25, 50, 1000, static_cast<int32_t>(vocab + 3)};
+  const double top_ps[] = {1.0, 0.995, 0.9, 0.5, 0.25};
+  const double min_ps[] = {0.0, 0.02, 0.3};
+  const size_t per_row = std::size(top_ks) * std::size(top_ps) * std::size(min_ps);
+  set.specs.reserve(static_cast<size_t>(logits.rows) * per_row);  // jobs point into specs
+  set.adjustments.reserve(static_cast<size_t>(logits.rows) * per_row);
+  for (int32_t r = 0; r < logits.rows; ++r) {
+    const absl::Span<const float> row = logits.row(r);
+    // The row's 8 largest tokens (ids by logit desc), for penalties that move the cut.
+    std::vector<int32_t> order(static_cast<size_t>(vocab));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(
+        order.begin(), order.begin() + std::min<int64_t>(8, vocab), order.end(),
+        [&](int32_t a, int32_t b) {
+          return row[static_cast<size_t>(a)] > row[static_cast<size_t>(b)] ||
+                 (row[static_cast<size_t>(a)] == row[static_cast<size_t>(b)] && a < b);
+        });
+    for (int32_t top_k : top_ks) {
+      for (double top_p : top_ps) {
+        for (double min_p : min_ps) {
+          set.specs.emplace_back();
+          SampleSpec& spec = set.specs.back();
+          SamplingParams& p = spec.params;
+          p.temperature = Pick(rng, {0.7, 1.0, 1.3});
+          p.top_k = top_k;
+          p.top_p = top_p;
+          p.min_p = min_p;
+          p.seed = rng();
+          spec.step = rng() % 1000;
+          spec.logprob = rng() % 2 == 0;
+          spec.top_logprobs = Pick(rng, {0, 0, 5});
+          set.adjustments.emplace_back();
+          std::vector<LogitAdjustment>& list = set.adjustments.back();
+          const uint64_t what = rng() % 6;
+          if (what == 0) {  // ban the argmax
+            list.push_back(LogitAdjustment{order[0], false, 0.0f, true});
+          } else if (what == 1) {  // penalize the top tokens
+            p.repetition_penalty = 1.3;
+            for (size_t i = 0; i < std::min<size_t>(8, order.size()); i += 2) {
+              list.push_back(LogitAdjustment{order[i], true, 0.25f, false});
+            }
+          }
+          spec.adjustments = list;
+          // The exact-mass row is exact in any summation order while its candidates are 1, 2,
+          // 4 or 8 ties of p 1/2^j (see MaskedPowerOfTwoRow): top_p may land on a sum there.
+          // Elsewhere (the all-equal row, or top-k 3 or 6 of the 8 ties: p 1/3, 1/6) the order
+          // would decide, as the file comment says.
+          const bool exact_sums =
+              row_kinds[static_cast<size_t>(r)] == FilterRow::kMaskedPowerOfTwo && list.empty() &&
+              (top_k == 0 || top_k >= 8 || top_k == 1 || top_k == 2 || top_k == 4);
+          if (!exact_sums) AvoidExactTopPBoundary(spec, row);
+          set.jobs.push_back(SampleJob{r, &spec});
+        }
+      }
+    }
+  }
+  std::shuffle(set.jobs.begin(), set.jobs.end(), rng);  // filtered and unfiltered jobs mixed
+}
+
+TEST_F(DeviceSamplerTest, FilteredRowsMatchChooseTokenVocab50304) {
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto sampler, DeviceSampler::Create(50304, 64, stream_.get()));
+  Logits logits;
+  JobSet set;
+  FilterRowsAndJobs(50304, 1201, logits, set);
+  ExpectSampleMatchesHost(*sampler, logits, set);
+  // Most of these jobs truncate: far fewer keys than a full sort of each row.
+  EXPECT_LT(sampler->last_sorted_keys(), static_cast<int64_t>(set.jobs.size()) * logits.vocab / 2);
+}
+
+TEST_F(DeviceSamplerTest, FilteredRowsMatchChooseTokenVocab1000) {
+  // max_rows 7: several sort launches, each with its own candidate counts and offsets.
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto sampler, DeviceSampler::Create(1000, 7, stream_.get()));
+  Logits logits;
+  JobSet set;
+  FilterRowsAndJobs(1000, 1301, logits, set);
+  ExpectSampleMatchesHost(*sampler, logits, set);
+}
+
+// The number of keys sorted, where the filter must cut and where it must not, each call also
+// compared with ChooseToken (tokens and log-probs).
+TEST_F(DeviceSamplerTest, FilterSortsOnlyTheCandidates) {
+  constexpr int64_t kVocab = 50304;
+  XLSTM_ASSERT_OK_AND_ASSIGN(auto sampler, DeviceSampler::Create(kVocab, 8, stream_.get()));
+  std::mt19937_64 rng(1401);
+  // One call: one job per spec on `row`; returns the keys it sorted.
+  auto sorted_keys = [&](const std::vector<float>& row, std::vector<SampleSpec> specs,
+                         const char* what) -> int64_t {
+    Logits logits;
+    logits.rows = 1;
+    logits.vocab = kVocab;
+    logits.host = row;
+    logits.kinds = {RowKind::kPeaked};
+    JobSet set;
+    set.specs = std::move(specs);
+    for (SampleSpec& spec : set.specs) {
+      spec.params.seed = rng();
+      spec.step = rng() % 1000;
+      spec.logprob = true;
+      set.jobs.push_back(SampleJob{0, &spec});
+    }
+    SCOPED_TRACE(what);
+    ExpectSampleMatchesHost(*sampler, logits, set);
+    return sampler->last_sorted_keys();
+  };
+  auto spec = [](double temperature, int32_t top_k, double top_p, double min_p) {
+    SampleSpec s;
+    s.params.temperature = temperature;
+    s.params.top_k = top_k;
+    s.params.top_p = top_p;
+    s.params.min_p = min_p;
+    return s;
+  };
+  // How many tokens are >= the k-th largest (the top-k candidates, ties included).
+  auto at_or_above_kth = [](std::vector<float> row, int32_t k) {
+    std::vector<float> sorted = row;
+    std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+    const float kth = sorted[static_cast<size_t>(k - 1)];
+    return static_cast<int64_t>(
+        std::count_if(row.begin(), row.end(), [&](float v) { return v >= kth; }));
+  };
+
+  const std::vector<float> normal = MakeFilterRow(FilterRow::kNormal, kVocab, 0, rng);
+  const std::vector<float> peaked3 = PeakedRow(kVocab, 3, rng);
+  const std::vector<float> peaked300 = PeakedRow(kVocab, 300, rng);
+  const std::vector<float> tied = TiedRow(kVocab, rng);
+  const std::vector<float> masked8 = MaskedPowerOfTwoRow(kVocab, rng);
+  const std::vector<float> equal(static_cast<size_t>(kVocab), 0.75f);
+
+  // No rule enabled: the whole row, per job (two jobs sharing the row: twice).
+  EXPECT_EQ(sorted_keys(normal, {spec(1.0, 0, 1.0, 0.0)}, "no truncation"), kVocab);
+  EXPECT_EQ(sorted_keys(normal, {spec(1.0, kVocab + 3, 1.0, 0.0), spec(0.7, 0, 1.0, 0.0)},
+                        "no truncation, two jobs"),
+            2 * kVocab);
+  // Every token tied: every token is a candidate whatever the rule.
+  EXPECT_EQ(sorted_keys(equal, {spec(1.0, 0, 0.9, 0.0)}, "all equal, top-p"), kVocab);
+  EXPECT_EQ(sorted_keys(equal, {spec(1.0, 0, 1.0, 0.3)}, "all equal, min-p"), kVocab);
+
+  // Top-k: exactly the tokens at or above the k-th logit.
+  EXPECT_EQ(sorted_keys(normal, {spec(1.0, 50, 1.0, 0.0)}, "top-k 50"),
+            at_or_above_kth(normal, 50));
+  EXPECT_EQ(sorted_keys(normal, {spec(1.0, 1000, 1.0, 0.0)}, "top-k 1000"),
+            at_or_above_kth(normal, 1000));
+  EXPECT_EQ(sorted_keys(normal, {spec(1.0, 1, 1.0, 0.0)}, "top-k 1"), at_or_above_kth(normal, 1));
+  // Ties at the k-th logit are all candidates: 5 at 10, then 20 at 8.
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 5, 1.0, 0.0)}, "tied, top-k 5"), 5);
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 6, 1.0, 0.0)}, "tied, top-k 6"), 25);
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 10, 1.0, 0.0)}, "tied, top-k 10"), 25);
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 26, 1.0, 0.0)}, "tied, top-k 26"), 26);
+  // Top-p: the mass of the 5 at 10 is 5 e^10 / (5 e^10 + 20 e^8 + ...) ~ 0.65, so top_p 0.5
+  // stops at them, and 0.9 inside the group at 8 (all 20 ties included).
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 0, 0.5, 0.0)}, "tied, top-p 0.5"), 5);
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 0, 0.9, 0.0)}, "tied, top-p 0.9"), 25);
+  // ... also under a top-k that ends inside the group (the normaliser is then the top 10's).
+  EXPECT_EQ(sorted_keys(tied, {spec(1.0, 10, 0.5, 0.0)}, "tied, top-k 10, top-p 0.5"), 5);
+
+  // Peaked rows: the nucleus, not the vocabulary.
+  const int64_t nucleus3 = sorted_keys(peaked3, {spec(1.0, 0, 0.9, 0.0)}, "3 peaks, top-p 0.9");
+  EXPECT_GE(nucleus3, 1);
+  EXPECT_LE(nucleus3, 3);
+  const int64_t nucleus300 =
+      sorted_keys(peaked300, {spec(1.0, 0, 0.9, 0.0)}, "300 peaks, top-p 0.9");
+  EXPECT_GE(nucleus300, 2);
+  EXPECT_LE(nucleus300, 300);
+  EXPECT_LE(sorted_keys(peaked3, {spec(1.0, 0, 1.0, 0.1)}, "3 peaks, min-p 0.1"), 3);
+  EXPECT_LE(sorted_keys(peaked300, {spec(0.7, 0, 1.0, 0.3)}, "300 peaks, min-p 0.3"), 300);
+  // Top-p 0.9999 needs the bulk (~0.3% of the mass): more than the peaks, fewer than the row.
+  const int64_t into_bulk =
+      sorted_keys(peaked3, {spec(1.0, 0, 0.9999, 0.0)}, "3 peaks, top-p 0.9999");
+  EXPECT_GT(into_bulk, 3);
+  EXPECT_LT(into_bulk, kVocab);
+  // The tightest enabled rule decides: top-k 1000 with top-p 0.9.
+  EXPECT_LE(sorted_keys(peaked3, {spec(1.0, 1000, 0.9, 0.0)}, "3 peaks, top-k 1000, top-p"), 3);
+
+  // The mass landing exactly on top_p: 8 tokens of p 1/8 each (the rest masked); the ties are
+  // one logit, so all 8 are candidates and the draw is among the first 4.
+  EXPECT_EQ(sorted_keys(masked8, {spec(1.0, 0, 0.5, 0.0)}, "exact mass 0.5"), 8);
+  EXPECT_EQ(sorted_keys(masked8, {spec(1.0, 0, 1.0, 0.0), spec(1.0, 3, 1.0, 0.0)},
+                        "masked, no rule and top-k 3"),
+            kVocab + 8);
+
+  // A mixed call: a filtered job and an unfiltered one sharing a row, and a third on the
+  // same row with min-p.
+  const int64_t mixed = sorted_keys(
+      peaked3, {spec(1.0, 0, 0.9, 0.0), spec(1.0, 0, 1.0, 0.0), spec(1.3, 0, 1.0, 0.2)}, "mixed");
+  EXPECT_GT(mixed, kVocab);
+  EXPECT_LE(mixed, kVocab + 6);
 }
 
 TEST_F(DeviceSamplerTest, ScoreMatchesScoreTargetVocab7) {
