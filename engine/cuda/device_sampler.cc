@@ -6,11 +6,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
-#include "engine/cuda/candidate_filter.h"
 #include "engine/cuda/cuda_status.h"
 #include "engine/cuda/sampling_kernels.h"
 #include "engine/sampling/sampler.h"
+#include "common/status_macros.h"
 
 namespace xlstm::engine::cuda {
 namespace {
@@ -58,11 +57,6 @@ absl::StatusOr<std::unique_ptr<DeviceSampler>> DeviceSampler::Create(int64_t voc
   const size_t key_bytes = static_cast<size_t>(s->sort_rows_) * static_cast<size_t>(vocab) * 8;
   XLSTM_RETURN_IF_ERROR(allocate(s->keys_[0], key_bytes, "sampling sort keys"));
   XLSTM_RETURN_IF_ERROR(allocate(s->keys_[1], key_bytes, "sampling sort keys"));
-
-  const size_t candidate_bytes = static_cast<size_t>(s->sort_rows_) * sizeof(CandidateRow);
-  XLSTM_RETURN_IF_ERROR(allocate(s->candidates_, candidate_bytes, "sampling candidates"));
-  XLSTM_ASSIGN_OR_RETURN(s->host_candidates_,
-                         PinnedBuffer::Allocate(candidate_bytes, "sampling candidates"));
 
   XLSTM_RETURN_IF_ERROR(SortRowsTempBytes(vocab, s->sort_rows_, &s->sort_temp_bytes_));
   // Never zero bytes: CUB takes a null scratch pointer as a size query and would sort nothing.
@@ -116,7 +110,6 @@ absl::Status DeviceSampler::Sample(const float* logits, int64_t rows,
 
   const size_t first = out.size();
   out.reserve(first + jobs.size());
-  last_sorted_keys_ = 0;
   size_t next = 0;
   while (next < jobs.size()) {
     // The batch: as many jobs as the staging holds, with their adjustments.
@@ -216,7 +209,6 @@ absl::Status DeviceSampler::RunSampleBatch(const float* logits, int32_t count,
       reinterpret_cast<const DeviceAdjustment*>(staging_.as<const char>() + job_bytes);
   auto* results = results_.as<SamplingResult>();
   uint64_t* keys[2] = {keys_[0].as<uint64_t>(), keys_[1].as<uint64_t>()};
-  auto* candidates = candidates_.as<CandidateRow>();
   bool any_stats = false;
   for (int32_t i = 0; i < count; ++i) any_stats |= (jobs[i].flags & kJobStats) != 0;
 
@@ -224,26 +216,11 @@ absl::Status DeviceSampler::RunSampleBatch(const float* logits, int32_t count,
     XLSTM_RETURN_IF_ERROR(LaunchPrepareRows(logits, vocab_, device_jobs, device_adjustments,
                                             g.begin, g.count, keys[0], results, stream_));
     if (g.sampled == 0) continue;
-    XLSTM_RETURN_IF_ERROR(LaunchFilterCandidates(device_jobs, g.begin, g.count, vocab_, keys[0],
-                                                 candidates, stream_));
-    XLSTM_RETURN_IF_ERROR(LaunchCompactCandidates(device_jobs, g.begin, g.count, vocab_, keys[0],
-                                                  candidates, keys[1], stream_));
-    // The sort's key count is a host argument: the counts come back first.
-    const size_t candidate_bytes = static_cast<size_t>(g.sampled) * sizeof(CandidateRow);
-    XLSTM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_candidates_.data(), candidates_.data(),
-                                               candidate_bytes, cudaMemcpyDeviceToHost, stream_));
-    XLSTM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-    const auto* host_candidates = host_candidates_.as<const CandidateRow>();
-    int64_t num_keys = 0;
-    for (int32_t slot = 0; slot < g.sampled; ++slot) num_keys += host_candidates[slot].count;
-    last_sorted_keys_ += num_keys;
-    // The compacted candidates are in keys[1]; keys[0] (the prepared rows) is the ping-pong.
-    uint64_t* sort_keys[2] = {keys[1], keys[0]};
     int sorted = 0;
-    XLSTM_RETURN_IF_ERROR(LaunchSortRows(sort_keys, num_keys, g.sampled, vocab_, sort_temp_.data(),
+    XLSTM_RETURN_IF_ERROR(LaunchSortRows(keys, g.sampled, vocab_, sort_temp_.data(),
                                          sort_temp_bytes_, &sorted, stream_));
-    XLSTM_RETURN_IF_ERROR(LaunchDrawSampled(device_jobs, g.begin, g.count, sort_keys[sorted],
-                                            candidates, vocab_, results, stream_));
+    XLSTM_RETURN_IF_ERROR(
+        LaunchDrawSampled(device_jobs, g.begin, g.count, vocab_, keys[sorted], results, stream_));
   }
   if (any_stats) {
     XLSTM_RETURN_IF_ERROR(LaunchRawStats(logits, vocab_, device_jobs, count, results, stream_));

@@ -6,26 +6,14 @@
 //
 // Results are those of ChooseToken / ScoreTarget on the same logits: the same token ids (the
 // double-precision sums run in another order than the host's sequential loops, which can change
-// a draw or a top-p cut only where a cumulative probability lands within ~1e-15 of u or of top_p;
-// where the candidate filter cuts a row, its normaliser is the walk's sum plus the filter's sum
-// over the rest, another order with the same bound) and log-probs within ~1e-12 (the tests allow
-// 1e-6).
+// a draw or a top-p cut only where a cumulative probability lands within ~1e-15 of u or of top_p)
+// and log-probs within ~1e-12 (the tests allow 1e-6).
 //
 // Cost: one host-to-device copy of the jobs' parameters and adjustments, a few kernels, one copy
 // back and one stream synchronization per call (per batch when a call exceeds the staging
 // capacity: more than job_capacity() jobs, or more logit adjustments than
-// adjustment_capacity()), plus, per sort launch, one small copy back (the candidate counts, a
-// few bytes per sampled job) and its synchronization. Greedy jobs and log-probs need no sort.
-// Sampled jobs (temperature > 0) sort only their candidates (candidate_filter.h): the tokens at
-// or above a threshold logit that the enabled rules imply (the k-th largest logit for top-k, the
-// logit where the mass reaches top_p with a 1e-6 margin, the min-p floor), found per row with a
-// few histogram passes over the row and no sort. Before, every sampled row sorted its whole
-// vocabulary (one CUB radix sort of 50304 keys per row, 1.4 ms per step at 256 rows); a peaked
-// row under top-p, or top-k 50, now sorts tens of keys. Rows with no truncation rule (top_k 0,
-// top_p 1, min_p 0) still sort every token: the draw walks the full sorted order.
-// The counts go to the host because the sort's key count is a host-side argument; the
-// alternative, a block-level sort in shared memory per row with a global fallback, would still
-// need the counts on the host to pick the rows for the fallback, and two code paths.
+// adjustment_capacity()). Sampled jobs (temperature > 0) sort their adjusted row (one CUB radix
+// sort over up to sort_rows() rows at a time); greedy jobs and log-probs need no sort.
 //
 // Memory: everything is allocated in Create(); Sample() and Score() allocate no device or pinned
 // memory.
@@ -95,9 +83,6 @@ class DeviceSampler {
   int32_t job_capacity() const { return job_capacity_; }
   int32_t adjustment_capacity() const { return adjustment_capacity_; }
   int32_t sort_rows() const { return sort_rows_; }
-  // Keys the last Sample() call sorted, over all its sort launches (what the candidate filter
-  // saves is visible here: without it a call sorts vocab keys per sampled job).
-  int64_t last_sorted_keys() const { return last_sorted_keys_; }
 
  private:
   DeviceSampler() = default;
@@ -123,14 +108,10 @@ class DeviceSampler {
   int32_t sort_rows_ = 0;
   int64_t workspace_bytes_ = 0;
   size_t sort_temp_bytes_ = 0;
-  int64_t last_sorted_keys_ = 0;
 
   // Sort keys [sort_rows, vocab] (64-bit, see sampling_kernels.h), two for the radix sort's
-  // ping-pong: the prepared rows in keys_[0], the compacted candidates in keys_[1].
+  // ping-pong.
   DeviceBuffer keys_[2];
-  // One CandidateRow per slot of a sort launch, and its host copy (the counts).
-  DeviceBuffer candidates_;
-  PinnedBuffer host_candidates_;
   DeviceBuffer sort_temp_;
   // Staging: [jobs][adjustments] packed back to back, the same layout on both sides.
   DeviceBuffer staging_;

@@ -12,7 +12,6 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "engine/cuda/cuda_status.h"
-#include "engine/cuda/sampling_device.cuh"
 #include "engine/cuda/sampling_kernels.h"
 
 namespace xlstm::engine::cuda {
@@ -31,6 +30,18 @@ constexpr int64_t kChunk = int64_t{kThreads} * kItems;
 // -0.0f as +0.0f. The host compares floats, where -0 == +0, so the two are one key; the radix
 // sort orders them by bit pattern, so they are made one bit pattern before it.
 __device__ __forceinline__ float PlusZero(float v) { return v == 0.0f ? 0.0f : v; }
+
+// The float order as an unsigned order, reversed: a larger logit gives a smaller number. Finite
+// values and infinities map one to one (the inverse below restores the exact float).
+__device__ __forceinline__ uint32_t DescendingBits(float v) {
+  const uint32_t u = __float_as_uint(v);
+  const uint32_t ascending = (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
+  return ~ascending;
+}
+__device__ __forceinline__ float FromDescendingBits(uint32_t d) {
+  const uint32_t ascending = ~d;
+  return __uint_as_float((ascending & 0x80000000u) != 0 ? (ascending & 0x7fffffffu) : ~ascending);
+}
 
 // The SortKey of sampling_kernels.h for token `id` with adjusted logit `v` (already +0 for 0).
 __device__ __forceinline__ uint64_t SortKey(uint64_t slot_bits, float v, int32_t id, int id_bits) {
@@ -155,14 +166,10 @@ using DoubleReduce = cub::BlockReduce<double, kThreads>;
 using IntReduce = cub::BlockReduce<int32_t, kThreads>;
 using DoubleScan = cub::BlockScan<double, kThreads>;
 
-// Rule 3 on one row's sorted candidates (the first `count` positions of the row's full sorted
-// order: candidate_filter.h). Three walks over the sorted prefix of n = min(k, count)
-// positions, each chunk of 4096 positions at a time, each stopping as soon as what it looks for
-// is known:
-//   1. total = sum of e_i over the n positions (stops once e reaches 0: e is non-increasing
-//      along the sorted row, so every later one is 0 too), plus the filter's tail (the e of the
-//      top-k positions that are no candidates; +0 when n = k, so that the total is then the
-//      unfiltered one bit for bit);
+// Rule 3 on one sorted row. Three walks over the sorted prefix, each chunk of 4096 positions at
+// a time, each stopping as soon as what it looks for is known:
+//   1. total = sum of e_i over the k candidates (stops once e reaches 0: e is non-increasing
+//      along the sorted row, so every later one is 0 too);
 //   2. the cut: the smallest of (first i with cumulative p >= top_p) + 1, first i >= 1 with
 //      p_i < min_p * p_0, first i >= 1 with p_i == 0. Because p is non-increasing, this equals
 //      the host's top-p cut, then min-p cut, then dropping of trailing zeros, applied in turn;
@@ -170,13 +177,11 @@ using DoubleScan = cub::BlockScan<double, kThreads>;
 //   3. the draw: the first kept position whose cumulative p exceeds u = uniform * mass (else the
 //      last kept one).
 // Walks 2 and 3 compute the cumulative sums with the same code on the same inputs, so they see
-// bit-identical values; only their summation order differs from the host's sequential one. The
-// filter guarantees that the cut lies within the n positions when n < k (its margins), so a
-// walk that finds no cut keeps all n, as it keeps all k without the filter.
+// bit-identical values; only their summation order differs from the host's sequential one.
 __global__ void __launch_bounds__(kThreads)
-    DrawSampledKernel(const SamplingJob* __restrict__ jobs, int32_t group_begin,
-                      const uint64_t* __restrict__ sorted, const CandidateRow* __restrict__ rows,
-                      int id_bits, SamplingResult* __restrict__ results) {
+    DrawSampledKernel(const SamplingJob* __restrict__ jobs, int32_t group_begin, int64_t vocab,
+                      const uint64_t* __restrict__ sorted, int id_bits,
+                      SamplingResult* __restrict__ results) {
   __shared__ union {
     DoubleReduce::TempStorage reduce;
     IntReduce::TempStorage reduce_int;
@@ -188,23 +193,23 @@ __global__ void __launch_bounds__(kThreads)
   const int32_t j = group_begin + static_cast<int32_t>(blockIdx.x);
   const SamplingJob job = jobs[j];
   if ((job.flags & (kJobScore | kJobGreedy)) != 0) return;
-  const CandidateRow candidates = rows[job.slot];
-  const uint64_t* row = sorted + candidates.offset;
+  const uint64_t* row = sorted + job.slot * vocab;
   const uint64_t id_mask = (uint64_t{1} << id_bits) - 1;
   auto key_at = [&](int64_t i) {
     return FromDescendingBits(static_cast<uint32_t>(row[i] >> id_bits));
   };
   auto id_at = [&](int64_t i) { return static_cast<int32_t>(row[i] & id_mask); };
-  // The positions the walks read: the top k, or the candidates when they are fewer.
-  const int64_t k = job.top_k < candidates.count ? job.top_k : candidates.count;
+  const int64_t k = job.top_k;
   const double inv_t = job.inv_temperature;
   const double top = __dmul_rn(static_cast<double>(key_at(0)), inv_t);
   if (!isfinite(top)) {  // every candidate masked (or an overflow): the host returns ids[0]
     if (threadIdx.x == 0) results[j].token = id_at(0);
     return;
   }
-  // e_i = exp(l_i / T - l_0 / T) as the host computes it (and as the filter does).
-  auto weight = [&](int64_t i) { return SampledWeight(key_at(i), inv_t, top); };
+  // e_i = exp(l_i / T - l_0 / T) as the host computes it: l * (1 / T), minus the top, in double.
+  auto weight = [&](int64_t i) {
+    return exp(__dsub_rn(__dmul_rn(static_cast<double>(key_at(i)), inv_t), top));
+  };
   const int64_t first = int64_t{threadIdx.x} * kItems;  // of this thread within a chunk
 
   // Walk 1: the normalizer.
@@ -221,7 +226,7 @@ __global__ void __launch_bounds__(kThreads)
   const double block_total = DoubleReduce(temp.reduce).Sum(partial);
   if (threadIdx.x == 0) shared_double = block_total;
   __syncthreads();
-  const double total = __dadd_rn(shared_double, candidates.tail);
+  const double total = shared_double;
   __syncthreads();
 
   // p for the positions of one chunk (0 past k), and their inclusive block scan.
@@ -392,36 +397,29 @@ absl::Status SortRowsTempBytes(int64_t vocab, int32_t slots, size_t* bytes) {
   return absl::OkStatus();
 }
 
-absl::Status LaunchSortRows(uint64_t* keys[2], int64_t num_keys, int32_t slots, int64_t vocab,
-                            void* temp, size_t temp_bytes, int* sorted, cudaStream_t stream) {
+absl::Status LaunchSortRows(uint64_t* keys[2], int32_t slots, int64_t vocab, void* temp,
+                            size_t temp_bytes, int* sorted, cudaStream_t stream) {
   *sorted = 0;
-  if (slots == 0 || num_keys == 0) return absl::OkStatus();
-  if (num_keys > int64_t{slots} * vocab) {
-    return absl::InternalError("LaunchSortRows: more keys than the slots' rows hold");
-  }
-  // The scratch was allocated for the most keys (slots * vocab); this checks, with a size query
-  // for this call's count (nothing runs), that fewer keys never need more.
+  if (slots == 0) return absl::OkStatus();
   size_t needed = 0;
-  cub::DoubleBuffer<uint64_t> query(nullptr, nullptr);
-  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortKeys(
-      nullptr, needed, query, num_keys, 0, SortEndBit(vocab, slots), cudaStream_t{nullptr}));
+  if (absl::Status s = SortRowsTempBytes(vocab, slots, &needed); !s.ok()) return s;
   if (needed > temp_bytes) {
     return absl::InternalError(
         "LaunchSortRows: the sort needs more scratch than was allocated for it");
   }
   cub::DoubleBuffer<uint64_t> buffers(keys[0], keys[1]);
-  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortKeys(temp, temp_bytes, buffers, num_keys, 0,
-                                                            SortEndBit(vocab, slots), stream));
+  XLSTM_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortKeys(
+      temp, temp_bytes, buffers, int64_t{slots} * vocab, 0, SortEndBit(vocab, slots), stream));
   *sorted = buffers.selector;
   return LaunchStatus("cub::DeviceRadixSort::SortKeys");
 }
 
 absl::Status LaunchDrawSampled(const SamplingJob* jobs, int32_t group_begin, int32_t group_count,
-                               const uint64_t* sorted, const CandidateRow* rows, int64_t vocab,
-                               SamplingResult* results, cudaStream_t stream) {
+                               int64_t vocab, const uint64_t* sorted, SamplingResult* results,
+                               cudaStream_t stream) {
   if (group_count == 0) return absl::OkStatus();
   DrawSampledKernel<<<static_cast<unsigned>(group_count), kThreads, 0, stream>>>(
-      jobs, group_begin, sorted, rows, SortIdBits(vocab), results);
+      jobs, group_begin, vocab, sorted, SortIdBits(vocab), results);
   return LaunchStatus("DrawSampledKernel");
 }
 

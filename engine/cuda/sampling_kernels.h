@@ -14,18 +14,11 @@
 //      other job gets its row copied into its slot (-0 made +0), the adjustments applied (rule 1,
 //      float). Greedy ones then take the argmax of that (as floats in the slot's first half);
 //      sampled ones store each token as one sort key (see SortKey below).
-//   2. LaunchFilterCandidates / LaunchCompactCandidates (candidate_filter.h): per sampled job,
-//      a threshold logit such that the tokens at or above it (a prefix of the sorted order, ties
-//      included) hold every token rule 3 can keep; their keys are copied slot after slot into
-//      the other key buffer. The host reads the counts back (one small copy and sync).
-//   3. LaunchSortRows: one device-wide radix sort (CUB onesweep) of the compacted candidates of
-//      all sampled slots. A single sort over all rows runs on every SM at once; a segmented sort
-//      would sort each row with one thread block, which took ~300 us for one 50304-token row on
-//      an H100. With the filter it sorts sum(count) keys instead of slots * vocab: a peaked row
-//      (top-p 0.9 holding tens of tokens) or top-k 50 costs tens of keys, not 50304.
-//   4. LaunchDrawSampled: per sampled job, top-k / top-p / min-p / zero cut and the draw on the
-//      sorted candidates (the normaliser adds the filter's tail), with block scans in double
-//      (rule 3).
+//   2. LaunchSortRows: one device-wide radix sort (CUB onesweep) of the sampled slots' keys.
+//      A single sort over all rows runs on every SM at once; a segmented sort would sort each row
+//      with one thread block, which took ~300 us for one 50304-token row on an H100.
+//   3. LaunchDrawSampled: per sampled job, top-k / top-p / min-p / zero cut and the draw on the
+//      sorted prefix, with block scans in double (rule 3).
 //
 // SortKey: bits [0, id_bits) hold the token id, the next 32 bits the adjusted logit mapped to an
 // unsigned number that decreases as the logit increases, the bits above that the slot. Sorted
@@ -96,15 +89,6 @@ struct SamplingResult {
   double top_logprob[kSamplingMaxTop];
 };
 
-// One sampled slot's candidates (candidate_filter.h), as the filter finds them and the walk
-// reads them.
-struct CandidateRow {
-  double tail;         // sum of e over sorted positions [count, k); +0 when count >= k
-  int64_t offset;      // first candidate key in the compacted array (set by the compaction)
-  int32_t count;       // candidates, >= 1
-  uint32_t threshold;  // the largest candidate logit bits (DescendingBits: the loosest logit)
-};
-
 // Bits of a SortKey that hold the token id: the bit width of vocab - 1.
 inline int SortIdBits(int64_t vocab) {
   int bits = 0;
@@ -125,21 +109,19 @@ absl::Status LaunchPrepareRows(const float* logits, int64_t vocab, const Samplin
                                int32_t group_count, uint64_t* keys, SamplingResult* results,
                                cudaStream_t stream);
 
-// The device scratch bytes LaunchSortRows needs for up to `slots` full rows of `vocab` keys
-// (the most it is ever given).
+// The device scratch bytes LaunchSortRows needs for `slots` rows of `vocab`.
 absl::Status SortRowsTempBytes(int64_t vocab, int32_t slots, size_t* bytes);
 
-// Step 3: sorts the SortKeys keys[0][0, num_keys) ascending (overwritten); keys[1] is the
-// ping-pong buffer. `slots` bounds the slot bits the sort looks at. On return *sorted says which
-// of the two buffers holds the result (0 or 1).
-absl::Status LaunchSortRows(uint64_t* keys[2], int64_t num_keys, int32_t slots, int64_t vocab,
-                            void* temp, size_t temp_bytes, int* sorted, cudaStream_t stream);
+// Step 2: sorts the SortKeys of slots [0, slots) ascending, keys[0] as input (overwritten).
+// On return *sorted says which of the two buffers holds the result (0 or 1).
+absl::Status LaunchSortRows(uint64_t* keys[2], int32_t slots, int64_t vocab, void* temp,
+                            size_t temp_bytes, int* sorted, cudaStream_t stream);
 
-// Step 4 for the sampled jobs of [group_begin, group_begin + group_count): results[job].token
-// from the sorted candidates (slot s: rows[s].count keys at sorted + rows[s].offset).
+// Step 3 for the sampled jobs of [group_begin, group_begin + group_count): results[job].token
+// from the sorted keys (slot s at sorted + s * vocab).
 absl::Status LaunchDrawSampled(const SamplingJob* jobs, int32_t group_begin, int32_t group_count,
-                               const uint64_t* sorted, const CandidateRow* rows, int64_t vocab,
-                               SamplingResult* results, cudaStream_t stream);
+                               int64_t vocab, const uint64_t* sorted, SamplingResult* results,
+                               cudaStream_t stream);
 
 // Rule 4 for the kJobStats jobs of [0, count): Generate jobs use results[job].token (so this
 // runs after their token is chosen), Score jobs their target.
