@@ -8,7 +8,8 @@
 //     steps of one token per row, each row fed back its chosen token; compared with the
 //     bandwidth roofline B * BW / (W + B * 2 * S). The steps go through the call the serving
 //     engine makes, Forward with one SampleSpec per row and device sampling ("greedy":
-//     temperature 0; "sampled": temperature 0.8, top-p 0.95), or through ForwardGreedy
+//     temperature 0; "sampled": temperature 0.8, top-p 0.95; "sampled_topk": the same with
+//     top-k 50), or through ForwardGreedy
 //     ("argmax", a benchmark-only shortcut), for each --decode-modes entry and each
 //     --decode-paths entry (CUDA graphs, the same padded buckets launched eagerly, or the
 //     general path; the backend's SetDecodePath switches between them on one backend). The
@@ -108,7 +109,8 @@ constexpr const char* kUsage = R"(usage: xlstm-bench [flags]
   --shapes LIST           model shapes: 162m, 407m, 7b or DxLxNH (e.g. 768x12x4) [162m,407m,7b]
   --decode-batches LIST   decode batch sizes [1,8,64,256]
   --decode-modes LIST     greedy (Forward, SampleSpec temperature 0), sampled (temperature 0.8,
-                          top-p 0.95) and/or argmax (ForwardGreedy) [greedy,sampled]
+                          top-p 0.95), sampled_topk (the same with top-k 50) and/or argmax
+                          (ForwardGreedy) [greedy,sampled]
   --decode-paths LIST     graphs, buckets and/or general: how decode-only steps run
                           (engine/cuda/cuda_backend.h DecodePath) [graphs]
   --state-dtype T         float32 or bfloat16: storage of the recurrent state [float32]
@@ -240,8 +242,9 @@ absl::StatusOr<Options> ParseFlags(int argc, char** argv) {
     } else if (name == "decode-modes" || name == "decode-paths") {
       std::vector<std::string> list = absl::StrSplit(value, ',', absl::SkipEmpty());
       const std::vector<std::string> known =
-          name == "decode-modes" ? std::vector<std::string>{"greedy", "sampled", "argmax"}
-                                 : std::vector<std::string>{"graphs", "buckets", "general"};
+          name == "decode-modes"
+              ? std::vector<std::string>{"greedy", "sampled", "sampled_topk", "argmax"}
+              : std::vector<std::string>{"graphs", "buckets", "general"};
       for (const std::string& item : list) {
         if (std::find(known.begin(), known.end(), item) == known.end()) {
           status = absl::InvalidArgumentError(absl::StrCat("unknown entry '", item, "'"));
@@ -492,6 +495,8 @@ absl::StatusOr<Json> MeasureDecode(const ShapeContext& ctx, int64_t batch, const
       {"batch", batch}, {"prompt_tokens", o.decode_prompt}, {"mode", mode}, {"decode_path", path}};
   if (mode == "sampled") {
     j["sampling"] = "temperature 0.8, top-p 0.95, seed per row, step counter per token";
+  } else if (mode == "sampled_topk") {
+    j["sampling"] = "temperature 0.8, top-k 50, top-p 0.95, seed per row, step counter per token";
   }
   const double bytes_per_step = ctx.weight_bytes + static_cast<double>(batch) * 2 * ctx.state_bytes;
   const double roofline = static_cast<double>(batch) * ctx.bandwidth / bytes_per_step;
@@ -520,9 +525,10 @@ absl::StatusOr<Json> MeasureDecode(const ShapeContext& ctx, int64_t batch, const
   // One SampleSpec per row, as the engine hands them out; the step counter moves per token.
   std::vector<engine::SampleSpec> specs(batch);
   for (int64_t i = 0; i < batch; ++i) {
-    if (mode == "sampled") {
+    if (mode == "sampled" || mode == "sampled_topk") {
       specs[i].params.temperature = 0.8;
       specs[i].params.top_p = 0.95;
+      specs[i].params.top_k = mode == "sampled_topk" ? 50 : 0;
       specs[i].params.seed = o.seed + static_cast<uint64_t>(i);
     } else {
       specs[i].params.temperature = 0.0;

@@ -60,7 +60,7 @@ common=(--decode-prompt 128 --prefill-tokens 2048 --prefill-batches 1,8 --ttft-p
 # 7B: decode through graphs and the general path (greedy and sampled), fp32 state; then the
 # same with cuBLAS for every product (--no-gemv), then a bf16 state.
 stage bench_7b 150 "$bench" --shapes 7b --decode-batches 1,8,64,256 \
-  --decode-modes greedy,sampled --decode-paths graphs,general --decode-steps 16 --repeats 3 \
+  --decode-modes greedy,sampled,sampled_topk --decode-paths graphs,general --decode-steps 16 --repeats 3 \
   --budget-s 3 --json "$logs/ours_7b.json" "${common[@]}"
 # The same 7B decode with every kernel in plain stream order (no programmatic dependent launch),
 # to measure what dependent launch buys.
