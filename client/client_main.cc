@@ -18,6 +18,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/flag_names.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -118,12 +119,41 @@ const char* ReasonName(xlstm::v1::FinishReason r) {
   }
 }
 
+// What one of a request's n samples has produced so far.
+struct SampleOutput {
+  std::vector<int32_t> ids;
+  std::vector<double> logprobs;
+  std::string text;
+  std::string finish_reason;
+};
+
+std::string JoinIds(const std::vector<int32_t>& ids) {
+  std::string joined;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) joined += ',';
+    joined += std::to_string(ids[i]);
+  }
+  return joined;
+}
+
+nlohmann::json SampleJson(const SampleOutput& sample, bool with_logprobs) {
+  nlohmann::json j = {
+      {"ids", sample.ids}, {"text", sample.text}, {"finish_reason", sample.finish_reason}};
+  if (with_logprobs) j["logprobs"] = sample.logprobs;
+  return j;
+}
+
 int Generate(Inference::Stub& stub) {
   xlstm::v1::GenerateRequest req;
   if (!absl::GetFlag(FLAGS_prompt).empty()) {
     req.set_text(absl::GetFlag(FLAGS_prompt));
     req.set_add_special_tokens(true);
   } else {
+    if (absl::GetFlag(FLAGS_ids).empty()) {
+      UsageError(
+          "generate needs --prompt TEXT (not empty) or --ids LIST (for a prompt of BOS "
+          "alone: --ids 0)");
+    }
     std::vector<int32_t> ids;
     if (!ParseIds(absl::GetFlag(FLAGS_ids), &ids)) {
       UsageError("--ids: expected comma-separated integers");
@@ -149,21 +179,23 @@ int Generate(Inference::Stub& stub) {
   SetDeadline(ctx);
   auto reader = stub.Generate(&ctx, req);
   xlstm::v1::GenerateResponse msg;
-  std::vector<int32_t> ids;
-  std::vector<double> logprobs;
-  std::string text, reason;
+  // Indexed by GenerateResponse.index; grows as samples show up (the server validated n).
+  std::vector<SampleOutput> samples(1);
   const bool stream = absl::GetFlag(FLAGS_stream), json = absl::GetFlag(FLAGS_json);
+  const bool several = absl::GetFlag(FLAGS_n) > 1;
   while (reader->Read(&msg)) {
+    if (msg.index() < 0) continue;  // not a sample's message; nothing to show
+    const size_t index = static_cast<size_t>(msg.index());
+    if (index >= samples.size()) samples.resize(index + 1);
+    SampleOutput& sample = samples[index];
     std::vector<int32_t> step;
     for (const auto& t : msg.tokens()) {
       step.push_back(t.id());
-      if (msg.index() == 0) {
-        ids.push_back(t.id());
-        logprobs.push_back(t.logprob());
-      }
+      sample.ids.push_back(t.id());
+      sample.logprobs.push_back(t.logprob());
     }
-    if (msg.index() == 0) text += msg.text();
-    if (msg.final()) reason = ReasonName(msg.finish_reason());
+    sample.text += msg.text();
+    if (msg.finish_reason() != 0) sample.finish_reason = ReasonName(msg.finish_reason());
     if (stream && json) {
       nlohmann::json j = {{"index", msg.index()}, {"ids", step}, {"text", msg.text()}};
       if (msg.finish_reason() != 0) j["finish_reason"] = ReasonName(msg.finish_reason());
@@ -178,28 +210,43 @@ int Generate(Inference::Stub& stub) {
       }
       std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);
+    } else if (stream && several) {
+      // Several samples arrive interleaved: one line per message, tagged with its sample.
+      if (!msg.text().empty()) std::printf("[%d] %s\n", msg.index(), msg.text().c_str());
+      std::fflush(stdout);
     } else if (stream) {
-      std::printf("%s", msg.text().empty() && !step.empty() ? "" : msg.text().c_str());
+      std::printf("%s", msg.text().c_str());
       std::fflush(stdout);
     }
   }
   grpc::Status status = reader->Finish();
   if (!status.ok()) return Fail(status);
+  const bool with_logprobs = absl::GetFlag(FLAGS_logprobs);
   if (json && !stream) {
-    nlohmann::json j = {{"ids", ids}, {"text", text}, {"finish_reason", reason}};
-    if (absl::GetFlag(FLAGS_logprobs)) j["logprobs"] = logprobs;
-    std::printf("%s\n", j.dump().c_str());
-  } else if (!json) {
-    if (stream)
-      std::printf("\n");
-    else
-      std::printf("%s\n", text.c_str());
-    std::string joined;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (i > 0) joined += ',';
-      joined += std::to_string(ids[i]);
+    if (!several) {
+      std::printf("%s\n", SampleJson(samples[0], with_logprobs).dump().c_str());
+    } else {
+      nlohmann::json all = nlohmann::json::array();
+      for (const SampleOutput& sample : samples) all.push_back(SampleJson(sample, with_logprobs));
+      std::printf("%s\n", nlohmann::json{{"samples", all}}.dump().c_str());
     }
-    std::printf("ids: %s\nfinish_reason: %s\n", joined.c_str(), reason.c_str());
+  } else if (!json) {
+    if (stream && !several) std::printf("\n");
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const SampleOutput& sample = samples[i];
+      if (several) std::printf("%s[sample %zu]\n", i > 0 ? "\n" : "", i);
+      if (!stream) std::printf("%s\n", sample.text.c_str());  // streamed text is out already
+      std::printf("ids: %s\n", JoinIds(sample.ids).c_str());
+      if (with_logprobs) {
+        std::string joined;
+        for (size_t t = 0; t < sample.logprobs.size(); ++t) {
+          if (t > 0) joined += ',';
+          joined += absl::StrFormat("%.6f", sample.logprobs[t]);
+        }
+        std::printf("logprobs: %s\n", joined.c_str());
+      }
+      std::printf("finish_reason: %s\n", sample.finish_reason.c_str());
+    }
   }
   return 0;
 }
