@@ -41,7 +41,7 @@ if [[ $SET == all ]]; then
     # built and run with buildah (no Docker engine needed).
     buildah debootstrap
     # The deploy/ manifests test: yamllint (kubectl kustomize: see below).
-    yamllint
+    yamllint python3-yaml
     # The monitoring test drives the server and Prometheus's HTTP API with curl.
     curl
   )
