@@ -191,6 +191,15 @@ def main():
     for name in ("overlays/cpu", "overlays/gpu"):
         if check(name in docs, f"{name}: not rendered"):
             check_workload(name, docs[name], adapter_metrics, a.server, dockerfile)
+    pool = by_kind(docs.get("inference-extension", [])).get("InferencePool", [])
+    if check(len(pool) == 1, "inference-extension: expected one InferencePool") and \
+            "overlays/cpu" in docs:
+        (dep,) = by_kind(docs["overlays/cpu"])["Deployment"]
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        check(matches(pool[0]["spec"]["selector"]["matchLabels"], labels),
+              "inference-extension: the InferencePool selects no xlstm-serve pod")
+        check([p["number"] for p in pool[0]["spec"]["targetPorts"]] == [50051],
+              "inference-extension: the InferencePool does not target the gRPC port")
     for message in failures:
         print("deploy_manifests: FAIL:", message, file=sys.stderr)
     if not failures:
