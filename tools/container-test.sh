@@ -132,10 +132,11 @@ fi
 log "buildah bud -t $IMAGE (ccache: $CCACHE_DIR_HOST, apt archives: $APT_ARCHIVES)"
 t=$SECONDS
 # --format docker: the OCI format has no HEALTHCHECK. --layers: unchanged steps are reused.
+# --force-rm: no working container is left behind when a step fails.
 cache_flags=(--layers)
 if [[ $NO_CACHE == 1 ]]; then cache_flags+=(--no-cache); fi
-buildah bud --isolation chroot --pull=never --format docker "${cache_flags[@]}" "${volumes[@]}" \
-  -t "$IMAGE" -f Dockerfile . >"$TMP/build.log" 2>&1 || {
+buildah bud --isolation chroot --pull=never --format docker --force-rm "${cache_flags[@]}" \
+  "${volumes[@]}" -t "$IMAGE" -f Dockerfile . >"$TMP/build.log" 2>&1 || {
   tail -n 60 "$TMP/build.log" >&2
   die "buildah bud failed (last lines above)"
 }
@@ -146,7 +147,7 @@ log "image built in ${BUILD_S}s; size $(buildah images --format '{{.Size}}' "$IM
 
 # --- 3. The image's configuration ----------------------------------------------------------------
 buildah inspect --type image "$IMAGE" >"$TMP/inspect.json"
-python3 - "$TMP/inspect.json" <<'PY' || die "the image's configuration is not the Dockerfile's (above)"
+python3 - "$TMP/inspect.json" <<'PY' || die "the image's configuration is not the Dockerfile's"
 import json, sys
 config = json.load(open(sys.argv[1]))["Docker"]["config"]
 expect = {
@@ -174,7 +175,8 @@ CTR=$(buildah from --pull=never "$IMAGE")
 mkdir -p "$TMP/model"
 chown 10001:10001 "$TMP/model"
 buildah run --isolation chroot --network host \
-  -v "$REPO/tools/configs:/cfg:ro" -v "$REPO/tests/data/tokenizers:/tok:ro" -v "$TMP/model:/mnt/model" \
+  -v "$REPO/tools/configs:/cfg:ro" -v "$REPO/tests/data/tokenizers:/tok:ro" \
+  -v "$TMP/model:/mnt/model" \
   "$CTR" -- xlstm-run init-random --config /cfg/demo.json --seed 0 --dtype bfloat16 \
   --tokenizer /tok/gpt-neox-20b/tokenizer.json --out /mnt/model >"$TMP/init.log" 2>&1 || {
   cat "$TMP/init.log" >&2

@@ -52,6 +52,7 @@ for dir in "${kustomizations[@]}"; do
   rendered+=("$dir=$out")
 done
 
-/usr/bin/python3 "$ROOT/tests/deploy/manifests_check.py" --root "$ROOT" ${SERVER:+--server "$SERVER"} \
+/usr/bin/python3 "$ROOT/tests/deploy/manifests_check.py" --root "$ROOT" \
+  ${SERVER:+--server "$SERVER"} \
   "${rendered[@]}"
 echo "deploy_manifests: PASS"
