@@ -20,6 +20,11 @@
 #   CT_APT_ARCHIVES host apt archive directory lent to both stages (default
 #                   /var/cache/apt/archives, where tools/bootstrap.sh's packages already are);
 #                   "none": download everything.
+# CT_VARIANT=cuda builds the CUDA variant instead (--build-arg XLSTM_CUDA=ON CUDA_INSTALL=none,
+# the host's /usr/local/cuda toolkit bind-mounted into the build stage), checks that the image
+# holds libcublas and libcublasLt and that its server has the CUDA backend, and runs the same
+# checks (the server falls back to the CPU backend where no GPU is visible). Not part of CI:
+# it needs a CUDA toolkit on the host, and the image is about 920 MB.
 # Other environment: BUILD_DIR (host build with client/xlstm-client, default build),
 # CT_IMAGE (image name, default localhost/xlstm-serve:container-test), CT_READY_TIMEOUT
 # (seconds for the server to be ready, default 120), CT_KEEP_IMAGE=0 to delete the image at the
@@ -31,7 +36,9 @@ REPO=$PWD
 
 BUILD_DIR=${BUILD_DIR:-build}
 CLIENT="$BUILD_DIR/client/xlstm-client"
-IMAGE=${CT_IMAGE:-localhost/xlstm-serve:container-test}
+VARIANT=${CT_VARIANT:-cpu}
+[[ $VARIANT == cpu || $VARIANT == cuda ]] || { echo "CT_VARIANT: cpu or cuda" >&2; exit 2; }
+IMAGE=${CT_IMAGE:-localhost/xlstm-serve:container-test$([[ $VARIANT == cuda ]] && echo -cuda)}
 BASE_IMAGE=docker.io/library/debian:bookworm-slim
 READY_TIMEOUT=${CT_READY_TIMEOUT:-120}
 KEEP_IMAGE=${CT_KEEP_IMAGE:-1}
@@ -122,6 +129,12 @@ fi
 
 # --- 2. The image --------------------------------------------------------------------------------
 volumes=()
+build_args=()
+if [[ $VARIANT == cuda ]]; then
+  [[ -x /usr/local/cuda/bin/nvcc ]] || die "CT_VARIANT=cuda needs a CUDA toolkit at /usr/local/cuda"
+  build_args+=(--build-arg XLSTM_CUDA=ON --build-arg CUDA_INSTALL=none)
+  volumes+=(--volume "$(realpath /usr/local/cuda):/usr/local/cuda:ro")
+fi
 if [[ $CCACHE_DIR_HOST != none ]]; then
   mkdir -p "$CCACHE_DIR_HOST"
   volumes+=(--volume "$CCACHE_DIR_HOST:/ccache")
@@ -136,7 +149,7 @@ t=$SECONDS
 cache_flags=(--layers)
 if [[ $NO_CACHE == 1 ]]; then cache_flags+=(--no-cache); fi
 buildah bud --isolation chroot --pull=never --format docker --force-rm "${cache_flags[@]}" \
-  "${volumes[@]}" -t "$IMAGE" -f Dockerfile . >"$TMP/build.log" 2>&1 || {
+  "${build_args[@]}" "${volumes[@]}" -t "$IMAGE" -f Dockerfile . >"$TMP/build.log" 2>&1 || {
   tail -n 60 "$TMP/build.log" >&2
   die "buildah bud failed (last lines above)"
 }
@@ -168,6 +181,24 @@ PY
 log "config: user 10001, ports 50051+50052, volume /models, STOPSIGNAL SIGTERM, HEALTHCHECK ok"
 
 CTR=$(buildah from --pull=never "$IMAGE")
+if [[ $VARIANT == cuda ]]; then
+  # cuBLAS is dlopen'ed from /usr/local/cuda/lib64; libcublas finds libcublasLt beside it.
+  libs=$(buildah run --isolation chroot "$CTR" -- sh -c \
+    'ls /usr/local/cuda/lib64; ldd /usr/local/cuda/lib64/libcublas.so.*' 2>&1) ||
+    die "no cuBLAS in the image: $libs"
+  grep -q 'libcublasLt.so.[0-9]* => /usr/local/cuda/lib64/' <<<"$libs" ||
+    die "libcublas in the image does not resolve libcublasLt: $libs"
+  ! grep -q 'not found' <<<"$libs" || die "unresolved libraries: $libs"
+  if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+    # No GPU here: the CUDA backend must be there and say so (not "this build has no CUDA").
+    nogpu=$(buildah run --isolation chroot --network host "$CTR" -- sh -c \
+      'mkdir -p /tmp/m && xlstm-server --model /tmp/m --backend cuda --host 127.0.0.1 \
+         --port 0 --metrics-port -1' 2>&1 || true)
+    grep -q 'no CUDA device is visible' <<<"$nogpu" ||
+      die "--backend cuda in the CUDA image: $nogpu"
+  fi
+  log "CUDA variant: libcublas + libcublasLt in /usr/local/cuda/lib64, CUDA backend built in"
+fi
 # The model is mounted at /mnt/model, not at the image's VOLUME /models: buildah run (1.28,
 # chroot isolation) mounts an anonymous volume over a bind mount on a declared VOLUME, which
 # docker run -v and Kubernetes volumeMounts replace.
