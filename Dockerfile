@@ -4,8 +4,9 @@
 #   docker build -t xlstm-serve:cpu .
 #   docker run --rm -p 50051:50051 -p 50052:50052 -v /path/to/model:/models:ro xlstm-serve:cpu
 #
-# CUDA (NVIDIA GPUs; the build stage installs nvcc and cuBLAS from NVIDIA's Debian 12 repository;
-# this variant has not been built on the project's machines yet, see the README's Deployment):
+# CUDA (NVIDIA GPUs; the build stage installs nvcc and cuBLAS from NVIDIA's Debian 12 repository,
+# or, with --build-arg CUDA_INSTALL=none, uses a toolkit mounted at /usr/local/cuda; the README's
+# Deployment section says which of these were verified where):
 #   docker build -t xlstm-serve:cuda --build-arg XLSTM_CUDA=ON --build-arg CUDA_ARCHITECTURES=90 .
 #   docker run --rm --gpus all -p 50051:50051 -p 50052:50052 -v /path/to/model:/models:ro \
 #       xlstm-serve:cuda
