@@ -60,7 +60,7 @@ GenerateReactor::GenerateReactor(InferenceService* service, grpc::CallbackServer
         Unref();
       })) {
     Unref();
-    if (Metrics* m = service->metrics()) m->RequestRefused("rejected");
+    if (Metrics* m = service->metrics()) m->RequestRejected("text_queue_full");
     FinishRefused(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("the server's text queue is full (", service->text_pool()->queued(),
@@ -121,8 +121,11 @@ void GenerateReactor::Validate() {
     refuse_cancelled();
   } else if (!refused.ok()) {
     if (m) {
-      m->RequestRefused(refused.code() == absl::StatusCode::kInvalidArgument ? "invalid"
-                                                                             : "rejected");
+      if (refused.code() == absl::StatusCode::kInvalidArgument) {
+        m->RequestRefused("invalid");
+      } else {
+        m->RequestRejected(Metrics::RejectReason(refused));
+      }
     }
     FinishRefused(ToGrpc(refused));
   }

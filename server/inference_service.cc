@@ -55,11 +55,11 @@ void InferenceService::SetEngine(engine::Engine* engine, const TextCodec* codec,
 
 grpc::Status InferenceService::CheckServing() const {
   if (engine_.load() == nullptr) {
-    if (metrics_) metrics_->RequestRefused("rejected");
+    if (metrics_) metrics_->RequestRejected("loading");
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
   }
   if (draining_.load()) {
-    if (metrics_) metrics_->RequestRefused("rejected");
+    if (metrics_) metrics_->RequestRejected("draining");
     return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         "the server is draining; not accepting new requests");
   }

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
@@ -43,11 +44,24 @@ class Metrics::ScrapeTimeCollector : public prometheus::Collectable {
       f.metric.push_back(m);
       return f;
     };
+    // The state slots stand in for a KV cache: a request holds its slots (one per sample) from
+    // admission to its end, as a transformer's request holds its cache blocks.
+    const double slot_usage =
+        s.slots_total > 0 ? static_cast<double>(s.slots_used) / s.slots_total : 0.0;
     return {
         gauge("xlstm_requests_running", "Requests holding state slots.", s.running),
         gauge("xlstm_requests_waiting", "Requests queued for a slot.", s.waiting),
         gauge("xlstm_state_slots_used", "Recurrent-state slots in use.", s.slots_used),
-        gauge("xlstm_state_slots_capacity", "Recurrent-state slots in the pool.", s.slots_total)};
+        gauge("xlstm_state_slots_capacity", "Recurrent-state slots in the pool.", s.slots_total),
+        gauge("xlstm_engine_failed", "1 once a backend fault has ended the engine.", s.failed),
+        gauge("xlstm_engine_draining", "1 while the server drains (SIGTERM).", s.draining),
+        gauge("vllm:num_requests_running", "Requests holding state slots (for routers).",
+              s.running),
+        gauge("vllm:num_requests_waiting", "Requests queued for a slot (for routers).", s.waiting),
+        gauge("vllm:kv_cache_usage_perc",
+              "Fraction of recurrent-state slots in use, 0..1 (the state slots are this "
+              "server's KV cache; for routers).",
+              slot_usage)};
   }
 
  private:
@@ -76,6 +90,20 @@ Metrics::Metrics()
                   .Name("xlstm_request_failure_total")
                   .Help("Requests that failed: invalid, rejected, cancelled, deadline, internal.")
                   .Register(reg);
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("xlstm_request_rejected_total")
+                   .Help(
+                       "Requests turned away at admission, by reason: loading, draining, "
+                       "text_queue_full, queue_full, engine_failed.")
+                   .Register(reg);
+  // Every reason exists from the start at 0, so rate() over it is 0, not empty, until it happens.
+  for (const char* reason : {"invalid", "rejected", "cancelled", "deadline", "internal"}) {
+    failure_->Add({{"reason", reason}});
+  }
+  for (const char* reason :
+       {"loading", "draining", "text_queue_full", "queue_full", "engine_failed"}) {
+    rejected_->Add({{"reason", reason}});
+  }
   auto hist = [&](const char* name, const char* help, Histogram::BucketBoundaries b) {
     return &prometheus::BuildHistogram().Name(name).Help(help).Register(reg).Add({}, b);
   };
@@ -196,6 +224,24 @@ void Metrics::RequestEnded(const absl::Status& status, const std::string& finish
 
 void Metrics::RequestRefused(const std::string& reason) {
   failure_->Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::RequestRejected(const std::string& reason) {
+  failure_->Add({{"reason", "rejected"}}).Increment();
+  rejected_->Add({{"reason", reason}}).Increment();
+}
+
+std::string Metrics::RejectReason(const absl::Status& submit_status) {
+  switch (submit_status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return "queue_full";
+    case absl::StatusCode::kUnavailable:
+      // The engine's inbox: "engine failed: ..." or "server is draining; ...".
+      return absl::StartsWith(submit_status.message(), "engine failed") ? "engine_failed"
+                                                                        : "draining";
+    default:
+      return "other";
+  }
 }
 
 }  // namespace xlstm::server

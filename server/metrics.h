@@ -2,8 +2,10 @@
 // Observes the engine from outside: per-step stats through EngineObserver, per-request events
 // from the service, and the engine's gauges read at scrape time.
 //
-// Every name passes `promtool check metrics`: counters end in _total, gauges never do (the slot
-// pool's size is xlstm_state_slots_capacity).
+// Every xlstm_ name passes `promtool check metrics`: counters end in _total, gauges never do (the
+// slot pool's size is xlstm_state_slots_capacity). The vllm: gauges repeat the engine's gauges
+// under the names that load-aware routers read (the Gateway API Inference Extension's endpoint
+// picker, llm-d); promtool's only remark on them is the colon, which those names require.
 //
 // Thread safety: every method may be called from any thread. OnStep runs on the engine thread:
 // it only appends the step to a bounded buffer under a mutex held for a push_back; the step
@@ -54,8 +56,14 @@ class Metrics : public engine::EngineObserver {
   void RequestEnded(const absl::Status& status, const std::string& finished_reason,
                     const engine::RequestTimings& timings, int32_t prompt_tokens,
                     int32_t generated_tokens);
-  // A request refused before the engine ran it: "invalid", "rejected".
+  // A request refused before the engine ran it: "invalid", "cancelled", "deadline".
   void RequestRefused(const std::string& reason);
+  // A request turned away at admission (counted as a failure with reason "rejected", and in
+  // xlstm_request_rejected_total by why): "loading", "draining", "text_queue_full",
+  // "queue_full", "engine_failed" ("other" for a Submit status outside those).
+  void RequestRejected(const std::string& reason);
+  // The rejection reason of a status the engine's Submit returned.
+  static std::string RejectReason(const absl::Status& submit_status);
 
  private:
   class ScrapeTimeCollector;
@@ -76,6 +84,7 @@ class Metrics : public engine::EngineObserver {
   prometheus::Counter* dropped_steps_counter_;
   prometheus::Family<prometheus::Counter>* success_;
   prometheus::Family<prometheus::Counter>* failure_;
+  prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Histogram* ttft_;
   prometheus::Histogram* itl_;
   prometheus::Histogram* e2e_;

@@ -51,7 +51,7 @@ ScoreReactor::ScoreReactor(InferenceService* service, grpc::CallbackServerContex
     return;
   }
   if (!service->text_pool()->TrySubmit([this] { Validate(); })) {
-    if (Metrics* m = service->metrics()) m->RequestRefused("rejected");
+    if (Metrics* m = service->metrics()) m->RequestRejected("text_queue_full");
     FinishRefused(grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
         absl::StrCat("the server's text queue is full (", service->text_pool()->queued(),
@@ -108,7 +108,7 @@ void ScoreReactor::Validate() {
         if (!id.ok()) {
           // The items not submitted never run; the submitted ones are cancelled and answer
           // through on_done (under mu_, so after this loop).
-          if (m) m->RequestRefused("rejected");
+          if (m) m->RequestRejected(Metrics::RejectReason(id.status()));
           error_ = id.status();
           for (engine::Engine::RequestId prev : ids_) service_->engine()->Cancel(prev);
           break;

@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of xlstm-serve from Debian 12 packages.
 #
+#   tools/bootstrap.sh          everything: build, test and deployment-test tools
+#   tools/bootstrap.sh build    only what a build (cmake configure included) needs: the
+#                               Dockerfile's build stage runs this
+#
 # Idempotent: packages already installed are skipped, and apt is only touched when
 # something is missing. Used by the README quick start, .ci/run and the Dockerfile,
 # so that all three build against exactly the same dependency set.
 set -euo pipefail
 
+SET=${1:-all}
+if [[ $SET != all && $SET != build ]]; then
+  echo "usage: tools/bootstrap.sh [all|build]" >&2
+  exit 2
+fi
+
 PACKAGES=(
-  # Toolchain.
-  build-essential cmake ninja-build pkg-config git clang-format
+  # Toolchain (ccache: the Release build and the container image's build share one cache).
+  build-essential cmake ninja-build pkg-config git clang-format ccache
   # RPC stack: gRPC 1.51, Protobuf 3.21, Abseil 20220623.
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   # Metrics; `prometheus` ships promtool, which checks the /metrics page in the e2e tests (the
@@ -25,6 +35,21 @@ PACKAGES=(
   # The independent wire-contract test client (Debian's Python, not a virtualenv).
   python3 python3-grpcio python3-protobuf
 )
+if [[ $SET == all ]]; then
+  PACKAGES+=(
+    # The container test (tools/container-test.sh): a bookworm base image from Debian's mirror,
+    # built and run with buildah (no Docker engine needed).
+    buildah debootstrap
+    # The deploy/ manifests test: yamllint (kubectl kustomize: see below).
+    yamllint python3-yaml
+    # The monitoring test drives the server and Prometheus's HTTP API with curl.
+    curl
+  )
+  # kubectl renders the kustomize overlays. Debian's is kubernetes-client; a kubectl that is
+  # already on PATH (e.g. Google Cloud's `kubectl` package, which owns the same file) is used
+  # as it is.
+  if ! command -v kubectl >/dev/null 2>&1; then PACKAGES+=(kubernetes-client); fi
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -6,7 +6,8 @@
 #                       score a continuation with xlstm-client, then stop the server (SIGTERM)
 #   tools/dev.sh test   install dependencies, build, run every test (plus the model-loading
 #                       tests under address/undefined sanitizers), then build everything again
-#                       as Release, the build type packagers and Dockerfiles use
+#                       as Release, the build type packagers and Dockerfiles use, and build
+#                       and run the container image (tools/container-test.sh, needs root)
 #   tools/dev.sh build  install dependencies and build only
 #
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores), DEMO_MODEL (default
@@ -137,11 +138,23 @@ case "${1:-}" in
       -R '^(ModelLoadingTest|ModelConfigTest|DTypeTest)\.'
     # Release (-O3) must build: GCC's optimizer-driven warnings (-Werror=restrict,
     # -Wstringop-overflow, ...) fire only there. CUDA is off to keep CI short: nvcc compiles the
-    # CUDA backend in the build above wherever it is installed.
+    # CUDA backend in the build above wherever it is installed. Through ccache with the repo as
+    # base directory and no locale variables (ccache hashes them): the container image's build
+    # stage (same compiler, flags, relative paths, no locale) then hits these compiles
+    # (tools/container-test.sh).
     release_start=$SECONDS
-    cmake -S . -B "$BUILD_DIR-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLSTM_ENABLE_CUDA=OFF
-    cmake --build "$BUILD_DIR-release" -j "$JOBS"
+    cmake -S . -B "$BUILD_DIR-release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXLSTM_ENABLE_CUDA=OFF \
+      -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+    env -u LANG -u LC_ALL -u LC_CTYPE -u LC_MESSAGES CCACHE_BASEDIR="$PWD" \
+      cmake --build "$BUILD_DIR-release" -j "$JOBS"
     echo "dev.sh: Release build took $((SECONDS - release_start))s"
+    # The Dockerfile, built with buildah and run: the server in the image, driven from here.
+    container_start=$SECONDS
+    SUDO=""
+    if [[ $(id -u) -ne 0 ]]; then SUDO="sudo --preserve-env=BUILD_DIR,CT_CCACHE_DIR"; fi
+    BUILD_DIR="$BUILD_DIR-release" CT_CCACHE_DIR=$(ccache -k cache_dir) \
+      $SUDO bash tools/container-test.sh
+    echo "dev.sh: container test took $((SECONDS - container_start))s"
     ;;
   *)
     echo "usage: tools/dev.sh demo|test|build" >&2

@@ -196,6 +196,14 @@ TEST(ServerE2ETest, CancelDeadlineAndFullQueueReleaseSlots) {
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(refused.status.error_message().find("max_queue = 1"), std::string::npos);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+  // The refusal is counted by reason; the router-facing gauges mirror the engine's: one running,
+  // one waiting, the only slot in use (usage 1.0).
+  EXPECT_EQ(server.Metric("xlstm_request_rejected_total{reason=\"queue_full\"}"), 1);
+  EXPECT_EQ(server.Metric("xlstm_request_rejected_total{reason=\"draining\"}"), 0);
+  EXPECT_EQ(server.Metric("xlstm_request_failure_total{reason=\"rejected\"}"), 1);
+  EXPECT_EQ(server.Metric("vllm:num_requests_running"), 1);
+  EXPECT_EQ(server.Metric("vllm:num_requests_waiting"), 1);
+  EXPECT_EQ(server.Metric("vllm:kv_cache_usage_perc"), 1.0);
   waiter.join();
   EXPECT_EQ(server.Metric("xlstm_state_slots_used"), 1);
   long_ctx.TryCancel();
@@ -208,6 +216,9 @@ TEST(ServerE2ETest, CancelDeadlineAndFullQueueReleaseSlots) {
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(server.WaitMetric("xlstm_state_slots_used", 0));
   EXPECT_TRUE(server.WaitMetric("xlstm_requests_running", 0));
+  EXPECT_EQ(server.Metric("vllm:num_requests_running"), 0);
+  EXPECT_EQ(server.Metric("vllm:num_requests_waiting"), 0);
+  EXPECT_EQ(server.Metric("vllm:kv_cache_usage_perc"), 0);
   EXPECT_GE(server.Metric("xlstm_request_failure_total{reason=\"cancelled\"}"), 1);
   EXPECT_GE(server.Metric("xlstm_request_failure_total{reason=\"deadline\"}"), 1);
   // Still serving normally.
@@ -297,6 +308,10 @@ TEST(ServerE2ETest, HealthAndDrainFinishInFlightAndRefuseNew) {
   EXPECT_TRUE(not_serving);
   GenResult refused = Generate(server.stub(), IdsRequest({4}, 3, true));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Still draining (the stream above is unread): the refusal is counted as a drain rejection.
+  EXPECT_EQ(server.Metric("xlstm_request_rejected_total{reason=\"draining\"}"), 1);
+  EXPECT_EQ(server.Metric("xlstm_engine_draining"), 1);
+  EXPECT_EQ(server.Metric("xlstm_engine_failed"), 0);
   bool final = false;
   while (reader->Read(&msg)) {
     tokens += msg.tokens_size();
