@@ -38,7 +38,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 CLIENT="$BUILD_DIR/client/xlstm-client"
 VARIANT=${CT_VARIANT:-cpu}
 [[ $VARIANT == cpu || $VARIANT == cuda ]] || { echo "CT_VARIANT: cpu or cuda" >&2; exit 2; }
-IMAGE=${CT_IMAGE:-localhost/xlstm-serve:container-test$([[ $VARIANT == cuda ]] && echo -cuda)}
+IMAGE=${CT_IMAGE:-localhost/xlstm-serve:container-test$(if [[ $VARIANT == cuda ]]; then echo -cuda; fi)}
 BASE_IMAGE=docker.io/library/debian:bookworm-slim
 READY_TIMEOUT=${CT_READY_TIMEOUT:-120}
 KEEP_IMAGE=${CT_KEEP_IMAGE:-1}
