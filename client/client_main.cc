@@ -4,6 +4,7 @@
 //   xlstm-client --target HOST:PORT generate --prompt "Hello" --stream
 //   xlstm-client --target HOST:PORT score --context-ids 5 --continuation-ids 17,9,4 --json
 //   xlstm-client --target HOST:PORT tokenize --prompt "Hello"
+//   xlstm-client --target HOST:PORT embed --ids "5,17,9;4,8" --pooling mean --normalize --json
 //   xlstm-client --target HOST:PORT generate --prompt "a, b" --stop "," --stop "."
 //   xlstm-client --target HOST:PORT info | health
 //
@@ -28,9 +29,13 @@
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "server HOST:PORT");
 ABSL_FLAG(std::string, ids, "",
-          "generate: prompt token ids, comma-separated (instead of --prompt)");
+          "generate: prompt token ids, comma-separated (instead of --prompt); embed: the\n"
+          "inputs' ids, inputs separated by ';' (\"5,17,9;4,8\")");
 ABSL_FLAG(std::string, prompt, "",
-          "generate, tokenize: prompt text (the server tokenizes it and adds BOS)");
+          "generate, tokenize, embed: prompt text (the server tokenizes it and adds BOS)");
+ABSL_FLAG(std::string, pooling, "last",
+          "embed: positions kept of each input's final hidden states: last, mean or all");
+ABSL_FLAG(bool, normalize, false, "embed: scale each returned row to unit L2 norm");
 ABSL_FLAG(int32_t, max_new_tokens, 0,
           "generate: most tokens to generate per sample (0: the server's default)");
 ABSL_FLAG(int32_t, min_new_tokens, 0,
@@ -70,7 +75,7 @@ using xlstm::v1::Inference;
 
 constexpr char kStopFlag[] = "stop";
 constexpr char kUsage[] =
-    "xlstm-client --target HOST:PORT generate|score|tokenize|info|health [flags]";
+    "xlstm-client --target HOST:PORT generate|score|embed|tokenize|info|health [flags]";
 
 // The --stop values, each as given (set by main).
 std::vector<std::string>& StopStrings() {
@@ -288,6 +293,69 @@ int Score(Inference::Stub& stub) {
   return 0;
 }
 
+xlstm::v1::Pooling PoolingFlag() {
+  const std::string pooling = absl::GetFlag(FLAGS_pooling);
+  if (pooling == "last") return xlstm::v1::POOLING_LAST;
+  if (pooling == "mean") return xlstm::v1::POOLING_MEAN;
+  if (pooling == "all") return xlstm::v1::POOLING_ALL;
+  UsageError(absl::StrCat("--pooling: '", pooling, "' is not last, mean or all"));
+}
+
+// The Embed request of --prompt (one text input) or --ids (inputs separated by ';').
+xlstm::v1::EmbedRequest EmbedRequestFromFlags() {
+  xlstm::v1::EmbedRequest req;
+  if (!absl::GetFlag(FLAGS_prompt).empty()) {
+    req.add_inputs()->set_text(absl::GetFlag(FLAGS_prompt));
+  } else {
+    for (absl::string_view input : absl::StrSplit(absl::GetFlag(FLAGS_ids), ';')) {
+      std::vector<int32_t> ids;
+      if (!ParseIds(std::string(input), &ids) || ids.empty()) {
+        UsageError("--ids: expected inputs of comma-separated integers, separated by ';'");
+      }
+      req.add_inputs()->mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+    }
+  }
+  req.set_pooling(PoolingFlag());
+  req.set_normalize(absl::GetFlag(FLAGS_normalize));
+  return req;
+}
+
+// JSON: {"hidden_size", "prompt_tokens", "embeddings": [{"positions", "tokens", "values"}]}.
+// Text: one line per returned row, "INPUT<TAB>ROW<TAB>v0 v1 ...", each float in %.9g (exact).
+int Embed(Inference::Stub& stub) {
+  const xlstm::v1::EmbedRequest req = EmbedRequestFromFlags();
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  xlstm::v1::EmbedResponse resp;
+  grpc::Status status = stub.Embed(&ctx, req, &resp);
+  if (!status.ok()) return Fail(status);
+  if (absl::GetFlag(FLAGS_json)) {
+    nlohmann::json embeddings = nlohmann::json::array();
+    for (const xlstm::v1::Embedding& e : resp.embeddings()) {
+      embeddings.push_back({{"positions", e.positions()},
+                            {"tokens", e.tokens()},
+                            {"values", std::vector<float>(e.values().begin(), e.values().end())}});
+    }
+    nlohmann::json j = {{"hidden_size", resp.hidden_size()},
+                        {"prompt_tokens", resp.usage().prompt_tokens()},
+                        {"embeddings", std::move(embeddings)}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  const int dim = resp.hidden_size();
+  for (int i = 0; i < resp.embeddings_size(); ++i) {
+    const xlstm::v1::Embedding& e = resp.embeddings(i);
+    for (int row = 0; row < e.positions(); ++row) {
+      std::string line = absl::StrCat(i, "\t", row, "\t");
+      for (int d = 0; d < dim; ++d) {
+        absl::StrAppend(&line, d == 0 ? "" : " ", absl::StrFormat("%.9g", e.values(row * dim + d)));
+      }
+      std::printf("%s\n", line.c_str());
+    }
+  }
+  return 0;
+}
+
 int Tokenize(Inference::Stub& stub) {
   xlstm::v1::TokenizeRequest req;
   req.set_text(absl::GetFlag(FLAGS_prompt));
@@ -340,8 +408,9 @@ int main(int argc, char** argv) {
   parse_options.repeatable[kStopFlag] = &StopStrings();
   std::vector<std::string> positional = xlstm::cli::ParseFlags(argc, argv, 1, parse_options);
   if (positional.size() != 1) {
-    UsageError(positional.empty() ? "missing command (generate, score, tokenize, info or health)"
-                                  : absl::StrCat("unexpected argument '", positional[1], "'"));
+    UsageError(positional.empty()
+                   ? "missing command (generate, score, embed, tokenize, info or health)"
+                   : absl::StrCat("unexpected argument '", positional[1], "'"));
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
@@ -351,9 +420,10 @@ int main(int argc, char** argv) {
   const std::string& cmd = positional[0];
   if (cmd == "generate") return Generate(*stub);
   if (cmd == "score") return Score(*stub);
+  if (cmd == "embed") return Embed(*stub);
   if (cmd == "tokenize") return Tokenize(*stub);
   if (cmd == "info") return Info(*stub);
   if (cmd == "health") return Health(channel);
-  UsageError(
-      absl::StrCat("unknown command '", cmd, "' (generate, score, tokenize, info or health)"));
+  UsageError(absl::StrCat("unknown command '", cmd,
+                          "' (generate, score, embed, tokenize, info or health)"));
 }

@@ -6,11 +6,12 @@ namespace xlstm::engine {
 
 absl::Status ValidateRowOutputs(const ForwardRow& row, size_t row_index, int64_t vocab) {
   const bool wants_logits = row.logits != LogitsMode::kNone;
+  const bool wants_hidden = row.hidden != LogitsMode::kNone;
   if (static_cast<int>(wants_logits) + static_cast<int>(!row.samples.empty()) +
-          static_cast<int>(row.score != nullptr) >
+          static_cast<int>(row.score != nullptr) + static_cast<int>(wants_hidden) >
       1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("row ", row_index, " asks for more than one of logits, samples and score"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "row ", row_index, " asks for more than one of logits, samples, score and hidden"));
   }
   for (size_t i = 0; i < row.samples.size(); ++i) {
     if (absl::Status s = ValidateSampleSpec(row.samples[i], vocab); !s.ok()) {
@@ -39,6 +40,7 @@ absl::Status ForwardLogits(Backend& backend, absl::Span<const ForwardRow> rows,
 LogitsMode HostLogitsMode(const ForwardRow& row) {
   if (!row.samples.empty()) return LogitsMode::kLast;
   if (row.score != nullptr) return LogitsMode::kAll;
+  if (row.hidden != LogitsMode::kNone) return LogitsMode::kNone;
   return row.logits;
 }
 

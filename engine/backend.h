@@ -23,14 +23,17 @@ namespace xlstm::engine {
 // One sequence's share of a step, and what it wants back. A row asks for exactly one kind of
 // output: raw logits (`logits` kLast or kAll), tokens drawn on the backend from its last
 // position's logits (`samples`, one TokenChoice per spec: n > 1 samples of a prompt draw from
-// one row), log-probs of the tokens that follow each fed token (`score`), or nothing (kNone).
-// With `samples` or `score` set, `logits` must be kNone: the logits stay on the backend.
+// one row), log-probs of the tokens that follow each fed token (`score`), the hidden states
+// after the final norm, i.e. what feeds lm_head (`hidden` kLast or kAll: embeddings), or
+// nothing (kNone). With `samples`, `score` or `hidden` set, `logits` must be kNone: the logits
+// stay on the backend (a `hidden` row never runs lm_head).
 struct ForwardRow {
   int32_t slot;                      // in [0, num_slots()); at most once per step
   absl::Span<const int32_t> tokens;  // >= 1 token ids in [0, vocab_size)
   LogitsMode logits = LogitsMode::kLast;
   absl::Span<const SampleSpec> samples = {};
-  const ScoreSpec* score = nullptr;  // targets.size() == tokens.size()
+  const ScoreSpec* score = nullptr;       // targets.size() == tokens.size()
+  LogitsMode hidden = LogitsMode::kNone;  // which positions' final-normed hidden states
 };
 
 // A step's results, each list in row order.
@@ -38,11 +41,15 @@ struct ForwardOutput {
   std::vector<float> logits;         // [n, vocab]: one row per kLast row, one per token for kAll
   std::vector<TokenChoice> samples;  // one per SampleSpec
   std::vector<TargetScore> scores;   // one per scored token
+  // [n, hidden_size] float32 whatever the backend computes in: one row per `hidden` kLast row,
+  // one per token for kAll.
+  std::vector<float> hidden;
 
   void Clear() {
     logits.clear();
     samples.clear();
     scores.clear();
+    hidden.clear();
   }
 };
 
@@ -78,6 +85,7 @@ absl::Status ForwardLogits(Backend& backend, absl::Span<const ForwardRow> rows,
 void ReduceRowOnHost(const ForwardRow& row, absl::Span<const float> row_logits, int64_t vocab,
                      ForwardOutput& out);
 // The LogitsMode a host backend must compute for `row` so that ReduceRowOnHost can serve it.
+// kNone for a `hidden` row: it needs no logits.
 LogitsMode HostLogitsMode(const ForwardRow& row);
 
 }  // namespace xlstm::engine

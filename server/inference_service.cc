@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/embed_reactor.h"
 #include "server/generate_reactor.h"
 #include "server/reactor_util.h"
 #include "server/request_validation.h"
@@ -75,6 +76,12 @@ grpc::ServerUnaryReactor* InferenceService::Score(grpc::CallbackServerContext* c
                                                   const v1::ScoreRequest* request,
                                                   v1::ScoreResponse* response) {
   return new ScoreReactor(this, context, request, response);
+}
+
+grpc::ServerUnaryReactor* InferenceService::Embed(grpc::CallbackServerContext* context,
+                                                  const v1::EmbedRequest* request,
+                                                  v1::EmbedResponse* response) {
+  return new EmbedReactor(this, context, request, response);
 }
 
 grpc::ServerUnaryReactor* InferenceService::Tokenize(grpc::CallbackServerContext* context,
@@ -170,6 +177,8 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
   l->set_max_message_bytes(options_.max_message_bytes);
   l->set_max_score_items(options_.max_score_items);
   l->set_max_continuations(std::min(options_.max_continuations, e->num_slots()));
+  l->set_max_embed_inputs(options_.max_embed_inputs);
+  l->set_max_embed_positions(options_.max_embed_positions);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -134,6 +134,45 @@ absl::StatusOr<engine::ScoreRequest> ScoreItem(const ValidationContext& ctx,
   return r;
 }
 
+// The wire's pooling; proto3 keeps unknown enum values, which are refused here.
+absl::StatusOr<engine::Pooling> EmbedPooling(const v1::EmbedRequest& request) {
+  switch (request.pooling()) {
+    case v1::POOLING_UNSPECIFIED:
+    case v1::POOLING_LAST:
+      return engine::Pooling::kLast;
+    case v1::POOLING_MEAN:
+      return engine::Pooling::kMean;
+    case v1::POOLING_ALL:
+      return engine::Pooling::kAll;
+    default:
+      return Invalid("pooling", absl::StrCat("= ", static_cast<int>(request.pooling()),
+                                             " is not one of POOLING_LAST (1), POOLING_MEAN (2), "
+                                             "POOLING_ALL (3)"));
+  }
+}
+
+// One Embed input's ids; `field` is "inputs[i]".
+absl::StatusOr<std::vector<int32_t>> EmbedInputIds(const ValidationContext& ctx,
+                                                   const v1::EmbedRequest& request,
+                                                   const v1::EmbedInput& input,
+                                                   const std::string& field) {
+  switch (input.input_case()) {
+    case v1::EmbedInput::kText: {
+      const std::string text_field = field + ".text";
+      if (input.text().empty()) return Invalid(text_field, "is empty");
+      XLSTM_RETURN_IF_ERROR(CheckTextLength(ctx, text_field, input.text().size()));
+      XLSTM_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                             EncodeText(ctx, text_field, input.text(), AddSpecialTokens(request)));
+      if (ids.empty()) return Invalid(text_field, "encodes to no tokens");
+      return ids;
+    }
+    case v1::EmbedInput::kIds:
+      return std::vector<int32_t>(input.ids().ids().begin(), input.ids().ids().end());
+    default:
+      return Invalid(field, "is empty: set text or ids");
+  }
+}
+
 }  // namespace
 
 absl::Status CheckTextLength(const ValidationContext& ctx, absl::string_view field,
@@ -179,6 +218,25 @@ absl::StatusOr<std::vector<engine::ScoreRequest>> ToEngineScores(const Validatio
     XLSTM_ASSIGN_OR_RETURN(engine::ScoreRequest r,
                            ScoreItem(ctx, request, request.items(i), field));
     XLSTM_RETURN_IF_ERROR(engine::ValidateScore(r, limits, BoundsOf(ctx), field));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::EmbedRequest>> ToEngineEmbeds(const ValidationContext& ctx,
+                                                                 const v1::EmbedRequest& request) {
+  const engine::RequestLimits limits = RequestLimitsOf(*ctx.options);
+  XLSTM_RETURN_IF_ERROR(engine::ValidateRequestId(request.request_id()));
+  XLSTM_RETURN_IF_ERROR(engine::ValidateEmbedInputCount(request.inputs_size(), limits));
+  XLSTM_ASSIGN_OR_RETURN(const engine::Pooling pooling, EmbedPooling(request));
+  std::vector<engine::EmbedRequest> out;
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    const std::string field = absl::StrCat("inputs[", i, "]");
+    engine::EmbedRequest r;
+    XLSTM_ASSIGN_OR_RETURN(r.input, EmbedInputIds(ctx, request, request.inputs(i), field));
+    r.pooling = pooling;
+    r.normalize = request.normalize();
+    XLSTM_RETURN_IF_ERROR(engine::ValidateEmbed(r, limits, BoundsOf(ctx), field));
     out.push_back(std::move(r));
   }
   return out;

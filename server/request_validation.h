@@ -41,6 +41,10 @@ absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext
 absl::StatusOr<std::vector<engine::ScoreRequest>> ToEngineScores(const ValidationContext& ctx,
                                                                  const v1::ScoreRequest& request);
 
+// One engine request per input (callbacks, arrival, deadline left unset).
+absl::StatusOr<std::vector<engine::EmbedRequest>> ToEngineEmbeds(const ValidationContext& ctx,
+                                                                 const v1::EmbedRequest& request);
+
 // The Tokenize RPC: the ids of `request.text` (UTF-8, at most what max_prompt_tokens tokens can
 // hold), with special tokens per its optional add_special_tokens. FailedPrecondition when the
 // model has no tokenizer.

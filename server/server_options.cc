@@ -71,7 +71,11 @@ Table BuildTable() {
                "longest stop string, bytes")
       .Integer("max_score_items", &O::max_score_items, 1, kMaxCount, "most items per Score request")
       .Integer("max_continuations", &O::max_continuations, 1, kMaxCount,
-               "most continuations per Score item");
+               "most continuations per Score item")
+      .Integer("max_embed_inputs", &O::max_embed_inputs, 1, kMaxCount,
+               "most inputs per Embed request")
+      .Integer("max_embed_positions", &O::max_embed_positions, 1, kMaxTokens,
+               "most tokens of an Embed input with pooling = all (one row each)");
   t.Check([](const ServerOptions& o) -> absl::Status {
     if (o.default_max_new_tokens <= o.max_new_tokens_limit) return absl::OkStatus();
     return absl::InvalidArgumentError(
@@ -98,6 +102,8 @@ engine::RequestLimits RequestLimitsOf(const ServerOptions& o) {
   limits.max_stop_string_bytes = o.max_stop_string_bytes;
   limits.max_score_items = o.max_score_items;
   limits.max_continuations = o.max_continuations;
+  limits.max_embed_inputs = o.max_embed_inputs;
+  limits.max_embed_positions = o.max_embed_positions;
   return limits;
 }
 

@@ -54,6 +54,8 @@ struct ServerOptions {
   int32_t max_stop_string_bytes = engine::RequestLimits{}.max_stop_string_bytes;
   int32_t max_score_items = engine::RequestLimits{}.max_score_items;
   int32_t max_continuations = engine::RequestLimits{}.max_continuations;
+  int32_t max_embed_inputs = engine::RequestLimits{}.max_embed_inputs;
+  int32_t max_embed_positions = engine::RequestLimits{}.max_embed_positions;
 };
 
 // The table of xlstm-server's options (built once).

@@ -55,9 +55,9 @@ absl::Status CpuBackend::Forward(absl::Span<const ForwardRow> rows, ForwardOutpu
     }
     used[row.slot] = true;
     XLSTM_RETURN_IF_ERROR(ValidateRowOutputs(row, r, vocab));
-    chunks.push_back({&slots_[row.slot], row.tokens, HostLogitsMode(row)});
+    chunks.push_back({&slots_[row.slot], row.tokens, HostLogitsMode(row), row.hidden});
   }
-  XLSTM_ASSIGN_OR_RETURN(std::vector<float> logits, model_->Forward(chunks));
+  XLSTM_ASSIGN_OR_RETURN(std::vector<float> logits, model_->Forward(chunks, &out.hidden));
   size_t offset = 0;
   for (size_t r = 0; r < rows.size(); ++r) {
     const size_t produced = chunks[r].logits == LogitsMode::kNone   ? 0

@@ -6,8 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/cpu/matmul.h"
 #include "common/status_macros.h"
+#include "engine/cpu/matmul.h"
 
 namespace xlstm::engine {
 namespace {
@@ -145,6 +145,11 @@ void CpuModel::Block(const BlockWeights& w, int64_t block_index,
 }
 
 absl::StatusOr<std::vector<float>> CpuModel::Forward(absl::Span<const SequenceChunk> batch) const {
+  return Forward(batch, nullptr);
+}
+
+absl::StatusOr<std::vector<float>> CpuModel::Forward(absl::Span<const SequenceChunk> batch,
+                                                     std::vector<float>* hidden) const {
   const ModelConfig& c = config();
   const int64_t D = c.hidden_size, vocab = c.vocab_size;
   int64_t T = 0;
@@ -177,27 +182,42 @@ absl::StatusOr<std::vector<float>> CpuModel::Forward(absl::Span<const SequenceCh
   for (int64_t b = 0; b < c.num_blocks; ++b) Block(weights_->blocks[b], b, batch, T, x);
 
   // Only the rows whose logits are wanted go through out_norm and the (large) lm_head.
+  std::vector<float> normed =
+      NormedRows(batch, x, [](const SequenceChunk& chunk) { return chunk.logits; });
+  if (hidden != nullptr) {
+    *hidden = NormedRows(batch, x, [](const SequenceChunk& chunk) { return chunk.hidden; });
+  }
+  const int64_t R = static_cast<int64_t>(normed.size()) / D;
+  std::vector<float> logits(R * vocab);
+  Linear(normed.data(), R, weights_->lm_head, FloatTensor{}, logits.data());
+  for (float& l : logits) l = SoftCap(l, c.output_logit_soft_cap);
+  return logits;
+}
+
+template <typename Mode>
+std::vector<float> CpuModel::NormedRows(absl::Span<const SequenceChunk> batch,
+                                        const std::vector<float>& x, const Mode& mode) const {
+  const ModelConfig& c = config();
+  const int64_t D = c.hidden_size;
   std::vector<int64_t> wanted_rows;
-  row = 0;
+  int64_t row = 0;
   for (const SequenceChunk& chunk : batch) {
     const int64_t n = static_cast<int64_t>(chunk.tokens.size());
-    if (chunk.logits == LogitsMode::kAll) {
+    if (mode(chunk) == LogitsMode::kAll) {
       for (int64_t t = 0; t < n; ++t) wanted_rows.push_back(row + t);
-    } else if (chunk.logits == LogitsMode::kLast) {
+    } else if (mode(chunk) == LogitsMode::kLast) {
       wanted_rows.push_back(row + n - 1);
     }
     row += n;
   }
   const int64_t R = static_cast<int64_t>(wanted_rows.size());
-  std::vector<float> selected(R * D), normed(R * D), logits(R * vocab);
+  std::vector<float> selected(R * D), normed(R * D);
   for (int64_t r = 0; r < R; ++r) {
     std::memcpy(&selected[r * D], &x[wanted_rows[r] * D], D * sizeof(float));
   }
   RmsNorm(selected.data(), R, D, weights_->out_norm_weight, FloatTensor{}, c.norm_eps,
           normed.data());
-  Linear(normed.data(), R, weights_->lm_head, FloatTensor{}, logits.data());
-  for (float& l : logits) l = SoftCap(l, c.output_logit_soft_cap);
-  return logits;
+  return normed;
 }
 
 absl::StatusOr<std::vector<float>> CpuModel::Prefill(RecurrentState& state,

@@ -32,6 +32,9 @@ struct SequenceChunk {
   RecurrentState* state;
   absl::Span<const int32_t> tokens;
   LogitsMode logits = LogitsMode::kLast;
+  // Positions whose hidden states after out_norm (what feeds lm_head) are wanted; a chunk asks
+  // for logits or hidden states, not both.
+  LogitsMode hidden = LogitsMode::kNone;
 };
 
 class CpuModel {
@@ -48,6 +51,10 @@ class CpuModel {
   // InvalidArgument if a chunk is empty or holds a token id outside [0, vocab_size); no state
   // is modified then.
   absl::StatusOr<std::vector<float>> Forward(absl::Span<const SequenceChunk> batch) const;
+  // Forward() that also replaces `*hidden` with the normed hidden states the chunks' `hidden`
+  // asks for, row-major [rows, hidden_size], per chunk in order (like the logits).
+  absl::StatusOr<std::vector<float>> Forward(absl::Span<const SequenceChunk> batch,
+                                             std::vector<float>* hidden) const;
 
   // Convenience forms of Forward().
   absl::StatusOr<std::vector<float>> Prefill(RecurrentState& state,
@@ -60,6 +67,10 @@ class CpuModel {
  private:
   void Block(const BlockWeights& w, int64_t block_index, absl::Span<const SequenceChunk> batch,
              int64_t total_tokens, std::vector<float>& x) const;
+  // out_norm of the rows of `x` [T, D] that `mode(chunk)` selects, per chunk in order.
+  template <typename Mode>
+  std::vector<float> NormedRows(absl::Span<const SequenceChunk> batch, const std::vector<float>& x,
+                                const Mode& mode) const;
 
   std::shared_ptr<const ModelWeights> weights_;
 };

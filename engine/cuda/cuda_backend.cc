@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/cuda/cuda_status.h"
 #include "common/status_macros.h"
+#include "engine/cuda/cuda_status.h"
 #include "engine/weights/dtype.h"
 
 namespace xlstm::engine::cuda {
@@ -22,7 +22,15 @@ struct Piece {
   LogitsMode logits;  // of this piece (kLast only on a row's last piece)
   size_t row;         // index of the ForwardRow
   int64_t begin;      // of the piece within the row's tokens
+  LogitsMode hidden;  // as `logits`, for the row's final-normed hidden states
 };
+
+// What a row's piece gets of `wanted` (for the whole row): every position for kAll, the last
+// position only on the row's last piece for kLast.
+LogitsMode PieceMode(LogitsMode wanted, bool last_piece) {
+  if (wanted == LogitsMode::kAll) return LogitsMode::kAll;
+  return last_piece ? wanted : LogitsMode::kNone;
+}
 
 }  // namespace
 
@@ -141,6 +149,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Finish(
       allocate(b->partial_, b->plan_.splits * T * NH * b->plan_.partial_width * 4, "read-outs"));
   XLSTM_RETURN_IF_ERROR(allocate(b->head_rows_, R * D * 4, "head rows"));
   XLSTM_RETURN_IF_ERROR(allocate(b->head_act_, R * D * act, "head operands"));
+  XLSTM_RETURN_IF_ERROR(allocate(b->hidden_, R * D * 4, "hidden-state rows"));
   XLSTM_RETURN_IF_ERROR(allocate(b->logits_, R * vocab * 4, "logits"));
   XLSTM_RETURN_IF_ERROR(allocate(b->argmax_, R * 4, "argmax ids"));
   // Step metadata: tokens [T], slot/begin/count per row [3T at most], logit row indices [T].
@@ -348,10 +357,10 @@ absl::Status CudaBackend::ForwardGreedy(absl::Span<const ForwardRow> rows,
                                         std::vector<int32_t>& ids) {
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].logits == LogitsMode::kAll || !rows[r].samples.empty() ||
-        rows[r].score != nullptr) {
+        rows[r].score != nullptr || rows[r].hidden != LogitsMode::kNone) {
       return absl::InvalidArgumentError(
           absl::StrCat("ForwardGreedy: row ", r,
-                       " asks for kAll logits, samples or a score (kLast or kNone "
+                       " asks for kAll logits, samples, a score or hidden states (kLast or kNone "
                        "only)"));
     }
   }
@@ -432,10 +441,8 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
     for (int64_t begin = 0; begin < n; begin += T) {
       const int64_t len = std::min(T, n - begin);
       const bool last = begin + len == n;
-      const LogitsMode mode = wanted == LogitsMode::kAll ? LogitsMode::kAll
-                              : last                     ? wanted
-                                                         : LogitsMode::kNone;
-      pieces.push_back({row.slot, row.tokens.subspan(begin, len), mode, r, begin});
+      pieces.push_back({row.slot, row.tokens.subspan(begin, len), PieceMode(wanted, last), r, begin,
+                        PieceMode(row.hidden, last)});
     }
   }
   const int64_t vocab = c.vocab_size;
@@ -449,7 +456,8 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
       ++end;
     }
     const int32_t num_rows = static_cast<int32_t>(end - next);
-    // Host metadata: [tokens | slot | begin | count | logit row indices].
+    // Host metadata: [tokens | slot | begin | count | logit row indices | hidden row indices]
+    // (a position is at most one of the two, so both fit in the T entries after the counts).
     int32_t* meta = host_meta_.as<int32_t>();
     int32_t* h_tokens = meta;
     int32_t* h_slot = meta + T;
@@ -459,6 +467,7 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
     int64_t offset = 0, logit_rows = 0;
     int32_t max_count = 0;
     owners_.clear();
+    hidden_rows_.clear();
     for (size_t p = next; p < end; ++p) {
       const Piece& piece = pieces[p];
       const int32_t n = static_cast<int32_t>(piece.tokens.size());
@@ -477,9 +486,17 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
         h_logit_rows[logit_rows++] = static_cast<int32_t>(offset + n - 1);
         owners_.push_back({piece.row, piece.begin + n - 1});
       }
+      if (piece.hidden == LogitsMode::kAll) {
+        for (int32_t t = 0; t < n; ++t) hidden_rows_.push_back(static_cast<int32_t>(offset + t));
+      } else if (piece.hidden == LogitsMode::kLast) {
+        hidden_rows_.push_back(static_cast<int32_t>(offset + n - 1));
+      }
       offset += n;
     }
-    const int64_t meta_used = (h_logit_rows + logit_rows) - meta;
+    int32_t* h_hidden_rows = h_logit_rows + logit_rows;
+    std::copy(hidden_rows_.begin(), hidden_rows_.end(), h_hidden_rows);
+    const int64_t hidden_rows = static_cast<int64_t>(hidden_rows_.size());
+    const int64_t meta_used = (h_hidden_rows + hidden_rows) - meta;
     int32_t* d_meta = step_meta_.as<int32_t>();
     cudaError_t e =
         cudaMemcpyAsync(d_meta, meta, meta_used * sizeof(int32_t), cudaMemcpyHostToDevice, stream_);
@@ -516,10 +533,17 @@ absl::Status CudaBackend::RunRows(absl::Span<const ForwardRow> rows, bool greedy
         if (!s.ok()) return s;
       }
     }
+    // Hidden rows are in pass order, which is row order: pieces keep their rows' order.
+    const int32_t* d_hidden_rows = d_meta + (h_hidden_rows - meta);
+    for (int64_t done = 0; done < hidden_rows; done += options_.max_logit_rows) {
+      const int64_t count = std::min(options_.max_logit_rows, hidden_rows - done);
+      s = EmitHidden(d_hidden_rows + done, count, out->hidden);
+      if (!s.ok()) return Fail(s);
+    }
     // host_meta_ is rewritten by the next pass: its upload must have completed. A pass with
     // outputs synchronized when copying them; one without waits here, which also reports a
     // device fault of a step that returns nothing.
-    if (logit_rows == 0) {
+    if (logit_rows == 0 && hidden_rows == 0) {
       e = cudaStreamSynchronize(stream_);
       if (e != cudaSuccess) return Fail(CudaStatus(e, "step", __FILE__, __LINE__));
     }
@@ -708,6 +732,26 @@ absl::Status CudaBackend::RunHead(const int32_t* device_row_indices, int64_t cou
                                       logits_.as<float>(), c.vocab_size, /*accumulate=*/false));
   return LaunchSoftCap(logits_.as<float>(), count * c.vocab_size,
                        CapOrZero(c.output_logit_soft_cap), stream_);
+}
+
+absl::Status CudaBackend::EmitHidden(const int32_t* device_row_indices, int64_t count,
+                                     std::vector<float>& hidden) {
+  const ModelConfig& c = config();
+  const int64_t D = c.hidden_size;
+  XLSTM_RETURN_IF_ERROR(LaunchGatherRows(x_.as<float>(), device_row_indices, count, D,
+                                         head_rows_.as<float>(), stream_));
+  // The same norm as RunHead's, but into fp32: the head's operand may be bf16, and an embedding
+  // is returned in float32.
+  XLSTM_RETURN_IF_ERROR(LaunchRmsNorm(head_rows_.as<float>(), count, D, weights_->out_norm_weight(),
+                                      nullptr, static_cast<float>(c.norm_eps), hidden_.data(),
+                                      ActType::kF32, stream_));
+  const size_t at = hidden.size();
+  hidden.resize(at + static_cast<size_t>(count * D));
+  cudaError_t e = cudaMemcpyAsync(hidden.data() + at, hidden_.data(), count * D * sizeof(float),
+                                  cudaMemcpyDeviceToHost, stream_);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
+  if (e != cudaSuccess) return CudaStatus(e, "hidden-state copy", __FILE__, __LINE__);
+  return absl::OkStatus();
 }
 
 }  // namespace xlstm::engine::cuda

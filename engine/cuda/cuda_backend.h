@@ -157,7 +157,8 @@ class CudaBackend : public Backend {
   // Records the first device fault and returns it.
   absl::Status Fail(absl::Status status);
   // Validates rows, runs the layers in passes and, per lm_head piece of the wanted positions,
-  // either takes the argmax (greedy: ids) or hands the piece to EmitLogits (out).
+  // either takes the argmax (greedy: ids) or hands the piece to EmitLogits (out); rows asking
+  // for hidden states get them through EmitHidden, after the pass's logits.
   absl::Status RunRows(absl::Span<const ForwardRow> rows, bool greedy, ForwardOutput* out,
                        std::vector<int32_t>* ids);
   // Which row and token a computed logits row belongs to.
@@ -174,6 +175,10 @@ class CudaBackend : public Backend {
   absl::Status RunLayers(int64_t num_tokens, const StepRows& step_rows);
   // out_norm + lm_head + soft-cap for `count` hidden rows (indices already on the device).
   absl::Status RunHead(const int32_t* device_row_indices, int64_t count);
+  // out_norm alone, in fp32 whatever the GEMM activations' type, for `count` rows that asked for
+  // their hidden states (indices on the device); appends them to `hidden` (synchronizes).
+  absl::Status EmitHidden(const int32_t* device_row_indices, int64_t count,
+                          std::vector<float>& hidden);
   // Checks every row before any device work (slots, tokens, outputs asked for).
   absl::Status ValidateRows(absl::Span<const ForwardRow> rows) const;
   // Whether validated `rows` form a decode-only step that a decode bucket serves.
@@ -212,6 +217,7 @@ class CudaBackend : public Backend {
   DeviceBuffer partial_;                    // [splits, T, NH, plan_.partial_width] fp32
   DeviceBuffer head_rows_;                  // [max_logit_rows, D] fp32 (gathered hidden rows)
   DeviceBuffer head_act_;                   // [max_logit_rows, D] GEMM operand
+  DeviceBuffer hidden_;                     // [max_logit_rows, D] fp32 normed rows (embeddings)
   DeviceBuffer logits_;                     // [max_logit_rows, vocab] fp32
   DeviceBuffer argmax_;                     // [max_logit_rows] int32
   DeviceBuffer step_meta_;                  // int32 tokens + rows + logit row indices
@@ -219,6 +225,7 @@ class CudaBackend : public Backend {
   PinnedBuffer host_logits_;                // [max_logit_rows, vocab] fp32
   int64_t meta_capacity_ = 0;               // int32 entries
   std::vector<LogitOwner> owners_;          // per logits row of the current pass (reused)
+  std::vector<int32_t> hidden_rows_;        // hidden-state rows of the current pass (reused)
   std::unique_ptr<DeviceSampler> sampler_;  // draws and scores from logits_
   std::vector<SampleJob> sample_jobs_;      // per lm_head piece (reused)
   std::vector<ScoreJob> score_jobs_;

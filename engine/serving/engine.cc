@@ -3,11 +3,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/serving/embed_task.h"
 #include "engine/serving/engine_loop.h"
 #include "engine/serving/generate_task.h"
 #include "engine/serving/inbox.h"
 #include "engine/serving/score_task.h"
-#include "common/status_macros.h"
 
 namespace xlstm::engine {
 
@@ -21,6 +22,18 @@ const char* FinishReasonName(FinishReason reason) {
       return "eos_token";
     case FinishReason::kCancelled:
       return "cancelled";
+  }
+  return "unknown";
+}
+
+const char* PoolingName(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::kLast:
+      return "last";
+    case Pooling::kMean:
+      return "mean";
+    case Pooling::kAll:
+      return "all";
   }
   return "unknown";
 }
@@ -76,6 +89,12 @@ absl::StatusOr<Engine::RequestId> Engine::SubmitScore(ScoreRequest request) {
   XLSTM_RETURN_IF_ERROR(ValidateScore(request, options_.limits, bounds_));
   if (!request.on_done) return absl::InvalidArgumentError("score request without on_done");
   return inbox_->Push(std::make_unique<ScoreTask>(std::move(request)));
+}
+
+absl::StatusOr<Engine::RequestId> Engine::SubmitEmbed(EmbedRequest request) {
+  XLSTM_RETURN_IF_ERROR(ValidateEmbed(request, options_.limits, bounds_));
+  if (!request.on_done) return absl::InvalidArgumentError("embed request without on_done");
+  return inbox_->Push(std::make_unique<EmbedTask>(std::move(request), config_.hidden_size));
 }
 
 void Engine::Cancel(RequestId id) { inbox_->Cancel(id); }

@@ -1,4 +1,4 @@
-// The serving engine facade: continuous batching of Generate and Score requests over the
+// The serving engine facade: continuous batching of Generate, Score and Embed requests over the
 // backend's recurrent-state slots.
 //
 // Threading and ownership: the Engine owns the Backend and ONE engine thread, the only thread
@@ -45,9 +45,11 @@ class Engine {
   // Queues a request. InvalidArgument for a bad request (request_validation.h, against
   // options().limits, the vocabulary and the slots); ResourceExhausted when max_queue requests
   // are waiting; Unavailable while draining or after a fault. On success the request ends
-  // exactly once, later, on the engine thread (GenerateSink::Finish, or the Score on_done).
+  // exactly once, later, on the engine thread (GenerateSink::Finish, or the Score / Embed
+  // on_done).
   absl::StatusOr<RequestId> SubmitGenerate(GenerateRequest request);
   absl::StatusOr<RequestId> SubmitScore(ScoreRequest request);
+  absl::StatusOr<RequestId> SubmitEmbed(EmbedRequest request);
 
   // Ends a request with CANCELLED, or DEADLINE_EXCEEDED when its deadline has passed (gRPC
   // cancels calls at their deadline), its slots freed at the next iteration. Unknown or finished

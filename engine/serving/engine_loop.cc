@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/serving/scheduler.h"
 #include "common/status_macros.h"
+#include "engine/serving/scheduler.h"
 
 namespace xlstm::engine {
 namespace {
@@ -141,10 +141,13 @@ absl::Status EngineLoop::RunBackend() {
     draws += row.samples.size();
     if (row.score != nullptr) targets += row.score->targets.size();
   }
-  if (output_.samples.size() != draws || output_.scores.size() != targets) {
-    return absl::InternalError(absl::StrCat("backend returned ", output_.samples.size(),
-                                            " draws and ", output_.scores.size(), " scores for ",
-                                            draws, " and ", targets));
+  const size_t hidden = static_cast<size_t>(step_.hidden_rows() * backend_->config().hidden_size);
+  if (output_.samples.size() != draws || output_.scores.size() != targets ||
+      output_.hidden.size() != hidden) {
+    return absl::InternalError(absl::StrCat("backend returned ", output_.samples.size(), " draws, ",
+                                            output_.scores.size(), " scores and ",
+                                            output_.hidden.size(), " hidden floats for ", draws,
+                                            ", ", targets, " and ", hidden));
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,7 @@
 // prometheus types (the server maps its wire types onto these).
 //
 // Result contract: a Generate request's output goes to its GenerateSink (result_sink.h): the
-// engine thread appends tokens and finally calls Finish exactly once; a Score request's
+// engine thread appends tokens and finally calls Finish exactly once; a Score or Embed request's
 // `on_done` runs exactly once on the engine thread, must not block, and must not call back into
 // the Engine synchronously except Cancel(). After a failed Submit neither is ever touched.
 #ifndef XLSTM_ENGINE_SERVING_REQUEST_H_
@@ -119,6 +119,31 @@ struct ScoreRequest {
   Clock::time_point arrival = Clock::now();
   std::optional<Clock::time_point> deadline;
   std::function<void(ScoreDone)> on_done;
+};
+
+// Which positions of an input an embedding keeps (of the hidden states after the final norm).
+enum class Pooling { kLast, kMean, kAll };
+const char* PoolingName(Pooling pooling);  // "last", "mean", "all"
+
+struct EmbedDone {
+  absl::Status status;
+  // Row-major [positions, hidden_size] float32: one row for kLast and kMean, one per input
+  // token for kAll; each row L2-normalised when asked. Empty unless status is OK.
+  std::vector<float> values;
+  int32_t positions = 0;
+  int32_t prompt_tokens = 0;  // the input's tokens
+  RequestTimings timings;
+};
+
+// The final hidden states of one input (HF xLSTMModel's last_hidden_state), pooled. Prefill
+// only: the input is fed in chunks into one slot, released when it ends.
+struct EmbedRequest {
+  std::vector<int32_t> input;  // >= 1 ids in [0, vocab)
+  Pooling pooling = Pooling::kLast;
+  bool normalize = false;  // L2-normalise each returned row
+  Clock::time_point arrival = Clock::now();
+  std::optional<Clock::time_point> deadline;
+  std::function<void(EmbedDone)> on_done;
 };
 
 }  // namespace xlstm::engine

@@ -147,6 +147,28 @@ absl::Status ValidateScoreItemCount(int64_t items, const RequestLimits& limits) 
   return CheckCount("items", items, "items", limits.max_score_items, "max_score_items");
 }
 
+absl::Status ValidateEmbed(const EmbedRequest& request, const RequestLimits& limits,
+                           const ModelBounds& model, absl::string_view input_field) {
+  const std::string field = input_field.empty() ? "input" : std::string(input_field);
+  if (request.input.empty()) return Invalid(field, "is empty");
+  XLSTM_RETURN_IF_ERROR(CheckIds(field + ".ids", request.input, model.vocab_size));
+  const int64_t tokens = static_cast<int64_t>(request.input.size());
+  XLSTM_RETURN_IF_ERROR(
+      CheckCount(field, tokens, "tokens", limits.max_prompt_tokens, "max_prompt_tokens"));
+  if (request.pooling == Pooling::kAll && tokens > limits.max_embed_positions) {
+    return Invalid(field, absl::StrCat("has ", tokens,
+                                       " tokens, more positions than pooling = all "
+                                       "may return; the limit (max_embed_positions) is ",
+                                       limits.max_embed_positions));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEmbedInputCount(int64_t inputs, const RequestLimits& limits) {
+  if (inputs == 0) return Invalid("inputs", "is empty");
+  return CheckCount("inputs", inputs, "inputs", limits.max_embed_inputs, "max_embed_inputs");
+}
+
 absl::Status ValidateRequestId(absl::string_view request_id) {
   if (request_id.size() <= kMaxRequestIdBytes) return absl::OkStatus();
   return Invalid("request_id", absl::StrCat("has ", request_id.size(), " bytes; the limit is ",

@@ -39,6 +39,9 @@ struct RequestLimits {
   int32_t max_stop_string_bytes = 256;
   int32_t max_score_items = 64;    // items per Score request
   int32_t max_continuations = 16;  // per Score item (never more than the state slots)
+  int32_t max_embed_inputs = 64;   // inputs per Embed request
+  // Rows an Embed input returns with pooling = all: each is hidden_size floats on the wire.
+  int32_t max_embed_positions = 512;
 };
 
 // What a request is checked against besides the limits.
@@ -59,6 +62,13 @@ absl::Status ValidateScore(const ScoreRequest& request, const RequestLimits& lim
 
 // The number of items of a Score request ("items").
 absl::Status ValidateScoreItemCount(int64_t items, const RequestLimits& limits);
+
+// One Embed input. `input_field` names it ("inputs[2]"); empty for a bare request ("input").
+absl::Status ValidateEmbed(const EmbedRequest& request, const RequestLimits& limits,
+                           const ModelBounds& model, absl::string_view input_field = "");
+
+// The number of inputs of an Embed request ("inputs").
+absl::Status ValidateEmbedInputCount(int64_t inputs, const RequestLimits& limits);
 
 // "request_id" no longer than kMaxRequestIdBytes.
 absl::Status ValidateRequestId(absl::string_view request_id);

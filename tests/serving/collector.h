@@ -94,6 +94,22 @@ struct ScoreCollector {
   }
 };
 
+struct EmbedCollector {
+  absl::Mutex mu;
+  std::optional<EmbedDone> done ABSL_GUARDED_BY(mu);
+  void Attach(EmbedRequest& r) {
+    r.on_done = [this](EmbedDone d) {
+      absl::MutexLock lock(&mu);
+      done = std::move(d);
+    };
+  }
+  bool Wait(absl::Duration timeout = absl::Seconds(20)) { return WaitForDone(mu, done, timeout); }
+  EmbedDone Done() {
+    absl::MutexLock lock(&mu);
+    return *done;
+  }
+};
+
 }  // namespace xlstm::engine::testing
 
 #endif  // XLSTM_TESTS_SERVING_COLLECTOR_H_

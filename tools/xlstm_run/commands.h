@@ -7,6 +7,7 @@ namespace xlstm::run {
 
 int RunGenerate();
 int RunScore();
+int RunEmbed();
 int RunInitRandom();
 int RunTokenize();
 int RunDetokenize();

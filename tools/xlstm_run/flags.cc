@@ -24,6 +24,10 @@ ABSL_FLAG(std::string, continuation_ids, "", "Comma-separated continuation token
 ABSL_FLAG(std::string, context, "", "Context text (needs tokenizer.json)");
 ABSL_FLAG(std::string, continuation, "", "Continuation text (needs tokenizer.json)");
 
+ABSL_FLAG(std::string, pooling, "last",
+          "embed: positions kept of the final hidden states: last, mean or all");
+ABSL_FLAG(bool, normalize, false, "embed: scale each returned row to unit L2 norm");
+
 ABSL_FLAG(std::string, config, "", "config.json to build a random model from");
 ABSL_FLAG(std::string, out, "", "Output model directory");
 ABSL_FLAG(std::string, dtype, "float32", "Weight dtype to write: float32, bfloat16 or float16");

@@ -31,6 +31,10 @@ ABSL_DECLARE_FLAG(std::string, continuation_ids);
 ABSL_DECLARE_FLAG(std::string, context);
 ABSL_DECLARE_FLAG(std::string, continuation);
 
+// embed (and --ids / --prompt)
+ABSL_DECLARE_FLAG(std::string, pooling);
+ABSL_DECLARE_FLAG(bool, normalize);
+
 // init-random
 ABSL_DECLARE_FLAG(std::string, config);
 ABSL_DECLARE_FLAG(std::string, out);

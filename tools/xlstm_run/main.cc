@@ -2,6 +2,7 @@
 //
 //   xlstm-run generate   --model DIR --ids 5,17,9 --max-new-tokens 24 --greedy --json
 //   xlstm-run score      --model DIR --context-ids 5 --continuation-ids 17,9,4 --json
+//   xlstm-run embed      --model DIR --ids 5,17,9 --pooling mean --normalize --json
 //   xlstm-run init-random --config CONFIG.json --seed S --out DIR
 //   xlstm-run tokenize   --tokenizer FILE --text "..." --json
 //   xlstm-run detokenize --tokenizer FILE --ids 1,2,3 --json
@@ -21,6 +22,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  generate     generate tokens from --ids or --prompt\n"
     "  score        log-probabilities of a continuation given a context\n"
+    "  embed        final hidden states (after the final norm) of --ids or --prompt\n"
     "  init-random  write a random-weight model directory from a config.json\n"
     "  tokenize     text to token ids\n"
     "  detokenize   token ids to text\n"
@@ -36,9 +38,9 @@ struct Command {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   const std::vector<Command> commands = {
-      {"generate", xlstm::run::RunGenerate},      {"score", xlstm::run::RunScore},
-      {"init-random", xlstm::run::RunInitRandom}, {"tokenize", xlstm::run::RunTokenize},
-      {"detokenize", xlstm::run::RunDetokenize},
+      {"generate", xlstm::run::RunGenerate}, {"score", xlstm::run::RunScore},
+      {"embed", xlstm::run::RunEmbed},       {"init-random", xlstm::run::RunInitRandom},
+      {"tokenize", xlstm::run::RunTokenize}, {"detokenize", xlstm::run::RunDetokenize},
   };
   if (argc >= 2 && xlstm::cli::IsHelpArgument(argv[1])) {
     std::printf("usage: %s\n", kUsage);
