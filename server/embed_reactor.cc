@@ -93,6 +93,13 @@ void EmbedReactor::Validate() {
     FinishRefused(ToGrpc(inputs.status()));
     return;
   }
+  if (absl::Status size = engine::ValidateEmbedResponseBytes(
+          *inputs, service_->engine()->config().hidden_size, service_->options().max_message_bytes);
+      !size.ok()) {
+    if (m) m->RequestRefused("invalid");
+    FinishRefused(ToGrpc(size));
+    return;
+  }
   std::optional<absl::Status> refused;
   {
     absl::MutexLock lock(&mu_);

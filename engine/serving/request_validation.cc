@@ -169,6 +169,21 @@ absl::Status ValidateEmbedInputCount(int64_t inputs, const RequestLimits& limits
   return CheckCount("inputs", inputs, "inputs", limits.max_embed_inputs, "max_embed_inputs");
 }
 
+absl::Status ValidateEmbedResponseBytes(const std::vector<EmbedRequest>& inputs,
+                                        int64_t hidden_size, int64_t max_message_bytes) {
+  int64_t rows = 0;
+  for (const EmbedRequest& input : inputs) {
+    rows += input.pooling == Pooling::kAll ? static_cast<int64_t>(input.input.size()) : 1;
+  }
+  // Packed floats plus a generous allowance for the framing of each row and input.
+  const int64_t bytes = rows * (hidden_size * 4 + 16) + static_cast<int64_t>(inputs.size()) * 64;
+  if (bytes <= max_message_bytes) return absl::OkStatus();
+  return Invalid(
+      "inputs",
+      absl::StrCat("would return ", rows, " rows of ", hidden_size, " floats (about ", bytes,
+                   " bytes); the limit (max_message_bytes) is ", max_message_bytes));
+}
+
 absl::Status ValidateRequestId(absl::string_view request_id) {
   if (request_id.size() <= kMaxRequestIdBytes) return absl::OkStatus();
   return Invalid("request_id", absl::StrCat("has ", request_id.size(), " bytes; the limit is ",

@@ -67,6 +67,12 @@ absl::Status ValidateScoreItemCount(int64_t items, const RequestLimits& limits);
 absl::Status ValidateEmbed(const EmbedRequest& request, const RequestLimits& limits,
                            const ModelBounds& model, absl::string_view input_field = "");
 
+// The floats an Embed answer holds (one row per input, or one per token with pooling = all,
+// each `hidden_size` floats) must fit in one gRPC message of `max_message_bytes`: a request
+// whose answer could not be sent is refused before any work, naming the limit.
+absl::Status ValidateEmbedResponseBytes(const std::vector<EmbedRequest>& inputs,
+                                        int64_t hidden_size, int64_t max_message_bytes);
+
 // The number of inputs of an Embed request ("inputs").
 absl::Status ValidateEmbedInputCount(int64_t inputs, const RequestLimits& limits);
 

@@ -175,4 +175,25 @@ TEST(EmbedE2ETest, BadRequestsNameTheFieldAndTheLimit) {
   EXPECT_EQ(server.Metric("xlstm_request_success_total{finished_reason=\"length\"}"), 1);
 }
 
+// An answer that could not be sent (rows x hidden_size floats over gRPC's message limit) is
+// refused before any work, naming the limit; before, the work was done and the send failed.
+TEST(EmbedE2ETest, AnAnswerOverTheMessageLimitIsRefusedFirst) {
+  ServerProcess server({"--num-slots", "2", "--max-message-bytes", "65536"});
+  xlstm::v1::EmbedRequest r;
+  AddIds(r, Input(0, 200));  // 200 rows x 128 floats = 100 KB with pooling = all
+  r.set_pooling(xlstm::v1::POOLING_ALL);
+  xlstm::v1::EmbedResponse out;
+  grpc::Status s = Embed(server, r, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("the limit (max_message_bytes) is 65536"), std::string::npos)
+      << s.error_message();
+  // No success yet (-1: the series does not exist until the first one).
+  EXPECT_LE(server.Metric("xlstm_request_success_total{finished_reason=\"length\"}"), 0);
+  // The same input pooled to one row fits.
+  r.set_pooling(xlstm::v1::POOLING_MEAN);
+  s = Embed(server, r, &out);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(out.embeddings_size(), 1);
+}
+
 }  // namespace
