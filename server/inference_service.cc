@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "google/protobuf/descriptor.h"
 #include "server/generate_reactor.h"
 #include "server/reactor_util.h"
 #include "server/request_validation.h"
@@ -31,6 +33,22 @@ grpc::Status TextQueueFull(const WorkerPool& pool) {
                                    " requests waiting to be tokenized); retry later"));
 }
 
+// Ends a Generate call at once: its request bytes did not parse.
+class RefusedWriteReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  explicit RefusedWriteReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// The generated service numbers its methods in the order of the .proto; the handlers below are
+// registered by those numbers, so check them against the descriptor once.
+void CheckMethodIndex(int index, const char* name) {
+  const google::protobuf::ServiceDescriptor* service =
+      v1::GenerateRequest::descriptor()->file()->FindServiceByName("Inference");
+  XLSTM_CHECK(service != nullptr && index < service->method_count() &&
+              service->method(index)->name() == name);
+}
+
 }  // namespace
 
 InferenceService::InferenceService(const ServerOptions& options, Metrics* metrics)
@@ -38,7 +56,57 @@ InferenceService::InferenceService(const ServerOptions& options, Metrics* metric
       metrics_(metrics),
       text_pool_(std::make_unique<WorkerPool>("xlstm-text", TextThreads(),
                                               static_cast<size_t>(std::max(1, options.max_queue)))),
-      delivery_pool_(std::make_unique<WorkerPool>("xlstm-deliver", kDeliveryThreads, 0)) {}
+      delivery_pool_(std::make_unique<WorkerPool>("xlstm-deliver", kDeliveryThreads, 0)) {
+  RegisterCheckedHandlers();
+}
+
+// Replaces the generated handlers (which let gRPC answer an unparsable request UNIMPLEMENTED
+// with no message) by ones that parse the request themselves (checked_request.h).
+void InferenceService::RegisterCheckedHandlers() {
+  using grpc::internal::CallbackServerStreamingHandler;
+  using grpc::internal::CallbackUnaryHandler;
+  CheckMethodIndex(0, "Generate");
+  MarkMethodCallback(
+      0,
+      new CallbackServerStreamingHandler<CheckedRequest<v1::GenerateRequest>, v1::GenerateResponse>(
+          [this](grpc::CallbackServerContext* context,
+                 const CheckedRequest<v1::GenerateRequest>* request)
+              -> grpc::ServerWriteReactor<v1::GenerateResponse>* {
+            if (!request->parse_status.ok()) return RefuseUnparsed(request->parse_status);
+            return Generate(context, &request->message);
+          }));
+  RegisterCheckedUnary(1, "Score", &InferenceService::Score);
+  RegisterCheckedUnary(2, "Tokenize", &InferenceService::Tokenize);
+  RegisterCheckedUnary(3, "Detokenize", &InferenceService::Detokenize);
+  RegisterCheckedUnary(4, "GetModelInfo", &InferenceService::GetModelInfo);
+}
+
+template <class Request, class Response>
+void InferenceService::RegisterCheckedUnary(int index, const char* name,
+                                            UnaryMethod<Request, Response> method) {
+  CheckMethodIndex(index, name);
+  MarkMethodCallback(
+      index, new grpc::internal::CallbackUnaryHandler<CheckedRequest<Request>, Response>(
+                 [this, method](grpc::CallbackServerContext* context,
+                                const CheckedRequest<Request>* request, Response* response) {
+                   if (!request->parse_status.ok()) {
+                     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                     reactor->Finish(RefusedStatus(request->parse_status));
+                     return reactor;
+                   }
+                   return (this->*method)(context, &request->message, response);
+                 }));
+}
+
+grpc::Status InferenceService::RefusedStatus(const absl::Status& parse_status) const {
+  if (metrics_) metrics_->RequestRefused("invalid");
+  return ToGrpc(parse_status);
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::RefuseUnparsed(
+    const absl::Status& parse_status) const {
+  return new RefusedWriteReactor(RefusedStatus(parse_status));
+}
 
 InferenceService::~InferenceService() = default;
 

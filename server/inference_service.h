@@ -9,6 +9,9 @@
 // The Engine, TextCodec and Metrics given to it must outlive the gRPC server; the service itself
 // must be destroyed after the gRPC server has shut down (its destructor joins its pools).
 //
+// Requests are parsed by our own deserializer (checked_request.h): bytes that do not parse get
+// INVALID_ARGUMENT naming the message type, not gRPC's bare UNIMPLEMENTED.
+//
 // Thread safety: every method may be called from any thread.
 #ifndef XLSTM_SERVER_INFERENCE_SERVICE_H_
 #define XLSTM_SERVER_INFERENCE_SERVICE_H_
@@ -18,6 +21,7 @@
 #include <string>
 
 #include "engine/serving/engine.h"
+#include "server/checked_request.h"
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
@@ -65,6 +69,18 @@ class InferenceService : public v1::Inference::CallbackService {
   WorkerPool* delivery_pool() const { return delivery_pool_.get(); }
 
  private:
+  template <class Request, class Response>
+  using UnaryMethod = grpc::ServerUnaryReactor* (InferenceService::*)(grpc::CallbackServerContext*,
+                                                                      const Request*, Response*);
+
+  void RegisterCheckedHandlers();
+  template <class Request, class Response>
+  void RegisterCheckedUnary(int index, const char* name, UnaryMethod<Request, Response> method);
+  // INVALID_ARGUMENT for a request that did not parse, counted as refused ("invalid").
+  grpc::Status RefusedStatus(const absl::Status& parse_status) const;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* RefuseUnparsed(
+      const absl::Status& parse_status) const;
+
   const ServerOptions options_;
   Metrics* metrics_;  // may be null
   std::atomic<engine::Engine*> engine_{nullptr};
