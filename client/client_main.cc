@@ -263,7 +263,7 @@ int Info(Inference::Stub& stub) {
                       {"slots_used", resp.slots_used()},
                       {"vocab_size", resp.vocab_size()},
                       {"has_tokenizer", resp.has_tokenizer()},
-                      {"model_dir", resp.model_dir()},
+                      {"model_name", resp.model_name()},
                       {"max_prompt_tokens", resp.limits().max_prompt_tokens()},
                       {"max_new_tokens", resp.limits().max_new_tokens()},
                       {"max_queue", resp.limits().max_queue()}};

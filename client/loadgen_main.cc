@@ -545,7 +545,7 @@ int Main(int argc, char** argv) {
          {{"backend", info.backend()},
           {"num_slots", info.num_slots()},
           {"vocab_size", info.vocab_size()},
-          {"model_dir", info.model_dir()}}},
+          {"model_name", info.model_name()}}},
         {"percentile_method", "linear interpolation between closest ranks (numpy 'linear')"},
         {"requests", summary.requests},
         {"errors", summary.errors},

@@ -1,6 +1,7 @@
 #include "server/inference_service.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
+#include "nlohmann/json.hpp"
 #include "server/generate_reactor.h"
 #include "server/reactor_util.h"
 #include "server/request_validation.h"
@@ -31,6 +33,24 @@ grpc::Status TextQueueFull(const WorkerPool& pool) {
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       absl::StrCat("the server's text queue is full (", pool.queued(),
                                    " requests waiting to be tokenized); retry later"));
+}
+
+// The last component of the model directory: what GetModelInfo tells clients instead of the
+// path, which would reveal the server's filesystem layout.
+std::string ModelName(const std::string& model_dir) {
+  std::filesystem::path dir(model_dir);
+  if (!dir.has_filename()) dir = dir.parent_path();  // "models/x/" -> "models/x"
+  return dir.filename().string();
+}
+
+// config.json for GetModelInfo: Hugging Face writes the local path it loaded from into
+// "_name_or_path"; drop it (and anything that does not parse: the loader read this text
+// already, so that cannot happen short of a race with a writer).
+std::string WithoutLocalPaths(const std::string& config_json) {
+  nlohmann::json config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return "{}";
+  config.erase("_name_or_path");
+  return config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // Ends a Generate call at once: its request bytes did not parse.
@@ -116,7 +136,7 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 void InferenceService::SetEngine(engine::Engine* engine, const TextCodec* codec,
                                  std::string config_json) {
-  config_json_ = std::move(config_json);
+  config_json_ = WithoutLocalPaths(config_json);
   codec_.store(codec);
   engine_.store(engine);
 }
@@ -218,7 +238,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading"));
     return reactor;
   }
-  response->set_model_dir(options_.model_dir);
+  response->set_model_name(ModelName(options_.model_dir));
   response->set_config_json(config_json_);
   response->set_vocab_size(e->config().vocab_size);
   for (int64_t id : e->config().eos_token_ids) response->add_eos_token_ids(id);

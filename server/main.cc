@@ -206,10 +206,11 @@ int Serve(const ServerOptions& options) {
   std::unique_ptr<Metrics> metrics;
   if (options.metrics_port >= 0) {
     absl::StatusOr<std::unique_ptr<Metrics>> created =
-        Metrics::Create(options.host, options.metrics_port);
+        Metrics::Create(options.metrics_host, options.metrics_port);
     if (!created.ok()) {
-      LogMessage(LogLevel::kError, ListenError("--metrics-port", options.host, options.metrics_port,
-                                               std::string(created.status().message())));
+      LogMessage(LogLevel::kError,
+                 ListenError("--metrics-port", options.metrics_host, options.metrics_port,
+                             std::string(created.status().message())));
       return kExitStartFailure;
     }
     metrics = *std::move(created);

@@ -21,11 +21,15 @@ Table BuildTable() {
       .Text("model", &O::model_dir,
             "model directory (config.json, *.safetensors, optional tokenizer.json)", "DIR",
             /*required=*/true)
-      .Text("host", &O::host, "address to listen on (gRPC and metrics)", "ADDRESS")
+      .Text("host", &O::host, "address the gRPC server listens on", "ADDRESS")
       .Integer("port", &O::port, 0, kMaxPort,
                "gRPC port (0: pick a free one); a port in use is a start-up error")
       .Integer("metrics_port", &O::metrics_port, -1, kMaxPort,
                "Prometheus /metrics HTTP port (0: pick a free one; -1: off)")
+      .Text("metrics_host", &O::metrics_host,
+            "address /metrics listens on; loopback by default, since the page has no\n"
+            "authentication (0.0.0.0 or the pod IP for a Prometheus on another host)",
+            "ADDRESS")
       .Real("drain_grace_seconds", &O::drain_grace_seconds, 0, kMaxSeconds,
             "on SIGTERM or SIGINT, time in-flight requests get to finish", "SECONDS")
       .Choice("log_format", &O::log_format, kLogFormatNames,

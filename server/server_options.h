@@ -27,6 +27,9 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int32_t port = 50051;
   int32_t metrics_port = kDefaultMetricsPort;  // 0: pick a free one; -1: no metrics endpoint
+  // Loopback by default: /metrics has no authentication and tells anyone who can reach it the
+  // model's traffic and the server's limits, so exposing it is the operator's explicit choice.
+  std::string metrics_host = "127.0.0.1";
   double drain_grace_seconds = 30;
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;

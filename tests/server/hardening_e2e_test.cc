@@ -1,9 +1,14 @@
 // What outside checks tried as an attacker or a careless operator would, against a real
 // xlstm-server process: a malformed model directory is a start-up error naming the file (exit 1,
-// never a crash or a hang), SIGTERM stops a server that is still loading, and request bytes
-// that do not parse get INVALID_ARGUMENT with a message, never UNIMPLEMENTED or log noise.
+// never a crash or a hang), SIGTERM stops a server that is still loading, request bytes that do
+// not parse get INVALID_ARGUMENT with a message (never UNIMPLEMENTED or log noise), /metrics
+// stays on loopback unless asked, and GetModelInfo reveals no filesystem path.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -15,6 +20,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/server/server_process.h"
 
 namespace xlstm::testing {
@@ -220,6 +226,54 @@ TEST_F(UnparsableRequestTest, ValidRequestsStillWork) {
   }
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(tokens, 2);
+}
+
+// Whether a TCP connection to host:port is accepted.
+bool Connects(const std::string& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+// /metrics has no authentication: it listens on loopback unless --metrics-host says otherwise,
+// whatever --host is. 127.0.0.2 is a second loopback address (all of 127/8 is loopback on
+// Linux), so the test never listens beyond this machine.
+TEST(MetricsHostTest, MetricsListenOnLoopbackByDefaultNotOnTheGrpcHost) {
+  ServerProcess server({"--host", "127.0.0.2"});
+  ASSERT_GT(server.metrics_port(), 0);
+  EXPECT_TRUE(Connects("127.0.0.1", server.metrics_port()));
+  EXPECT_FALSE(Connects("127.0.0.2", server.metrics_port()));
+  EXPECT_TRUE(Connects("127.0.0.2", server.port()));
+  EXPECT_FALSE(Connects("127.0.0.1", server.port()));
+}
+
+TEST(MetricsHostTest, MetricsHostFlagChoosesTheAddress) {
+  ServerProcess server({"--metrics-host", "127.0.0.2"});
+  ASSERT_GT(server.metrics_port(), 0);
+  EXPECT_TRUE(Connects("127.0.0.2", server.metrics_port()));
+  EXPECT_FALSE(Connects("127.0.0.1", server.metrics_port()));
+}
+
+// GetModelInfo tells clients the model's name, never the server's filesystem paths.
+TEST(ModelInfoTest, NoFilesystemPaths) {
+  ModelCopy m;
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(m.file("config.json")));
+  config["_name_or_path"] = "/srv/secret/checkpoints/xlstm";
+  std::ofstream(m.file("config.json"), std::ios::trunc) << config.dump();
+  ServerProcess server({}, m.dir() + "/");
+  grpc::ClientContext context;
+  v1::GetModelInfoResponse info;
+  ASSERT_TRUE(server.stub().GetModelInfo(&context, {}, &info).ok());
+  EXPECT_EQ(info.model_name(), "model");
+  const std::string all = info.DebugString();
+  EXPECT_THAT(all, Not(HasSubstr(m.dir())));
+  EXPECT_THAT(all, Not(HasSubstr("/srv/secret")));
+  EXPECT_EQ(nlohmann::json::parse(info.config_json()).at("vocab_size"), config.at("vocab_size"));
 }
 
 }  // namespace
