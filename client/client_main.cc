@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/bearer_token.h"
 #include "common/flag_names.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -56,6 +57,8 @@ ABSL_FLAG(int32_t, top_logprobs, 0,
 ABSL_FLAG(bool, stream, false, "generate: print the text as each stream message arrives");
 ABSL_FLAG(bool, json, false, "print the result as JSON (with --stream: one object per message)");
 ABSL_FLAG(int64_t, deadline_ms, 0, "gRPC deadline of the call in milliseconds (0: none)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file whose first line is the bearer token to send (server --auth-token-file)");
 ABSL_FLAG(std::string, context_ids, "", "score: context token ids, comma-separated");
 ABSL_FLAG(std::string, continuation_ids, "", "score: continuation token ids, comma-separated");
 ABSL_FLAG(std::string, context, "", "score: context text (tokenized by the server, with BOS)");
@@ -90,7 +93,15 @@ bool ParseIds(const std::string& s, std::vector<int32_t>* out) {
   return true;
 }
 
-void SetDeadline(grpc::ClientContext& ctx) {
+// The token from --auth-token-file, read once in main (empty: none).
+std::string& BearerToken() {
+  static std::string token;
+  return token;
+}
+
+// Every call: the deadline (--deadline-ms) and the bearer token (--auth-token-file).
+void PrepareCall(grpc::ClientContext& ctx) {
+  xlstm::client::AddBearerToken(BearerToken(), &ctx);
   if (absl::GetFlag(FLAGS_deadline_ms) > 0) {
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
@@ -146,7 +157,7 @@ int Generate(Inference::Stub& stub) {
   req.set_logprobs(absl::GetFlag(FLAGS_logprobs));
   req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   auto reader = stub.Generate(&ctx, req);
   xlstm::v1::GenerateResponse msg;
   std::vector<int32_t> ids;
@@ -225,7 +236,7 @@ int Score(Inference::Stub& stub) {
   }
   req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   xlstm::v1::ScoreResponse resp;
   grpc::Status status = stub.Score(&ctx, req, &resp);
   if (!status.ok()) return Fail(status);
@@ -245,6 +256,7 @@ int Tokenize(Inference::Stub& stub) {
   xlstm::v1::TokenizeRequest req;
   req.set_text(absl::GetFlag(FLAGS_prompt));
   grpc::ClientContext ctx;
+  PrepareCall(ctx);
   xlstm::v1::TokenizeResponse resp;
   grpc::Status status = stub.Tokenize(&ctx, req, &resp);
   if (!status.ok()) return Fail(status);
@@ -255,6 +267,7 @@ int Tokenize(Inference::Stub& stub) {
 
 int Info(Inference::Stub& stub) {
   grpc::ClientContext ctx;
+  PrepareCall(ctx);
   xlstm::v1::GetModelInfoResponse resp;
   grpc::Status status = stub.GetModelInfo(&ctx, {}, &resp);
   if (!status.ok()) return Fail(status);
@@ -274,7 +287,7 @@ int Info(Inference::Stub& stub) {
 int Health(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(absl::GetFlag(FLAGS_service));
   grpc::health::v1::HealthCheckResponse resp;
@@ -295,6 +308,15 @@ int main(int argc, char** argv) {
   if (positional.size() != 1) {
     UsageError(positional.empty() ? "missing command (generate, score, tokenize, info or health)"
                                   : absl::StrCat("unexpected argument '", positional[1], "'"));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    absl::StatusOr<std::string> token = xlstm::client::ReadBearerToken(path);
+    if (!token.ok()) {
+      std::fprintf(stderr, "xlstm-client: --auth-token-file: %s\n",
+                   std::string(token.status().message()).c_str());
+      return 1;
+    }
+    BearerToken() = *std::move(token);
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);

@@ -71,9 +71,11 @@ void CheckMethodIndex(int index, const char* name) {
 
 }  // namespace
 
-InferenceService::InferenceService(const ServerOptions& options, Metrics* metrics)
+InferenceService::InferenceService(const ServerOptions& options, Metrics* metrics,
+                                   TokenAuthenticator* auth)
     : options_(options),
       metrics_(metrics),
+      auth_(auth),
       text_pool_(std::make_unique<WorkerPool>("xlstm-text", TextThreads(),
                                               static_cast<size_t>(std::max(1, options.max_queue)))),
       delivery_pool_(std::make_unique<WorkerPool>("xlstm-deliver", kDeliveryThreads, 0)) {
@@ -92,7 +94,9 @@ void InferenceService::RegisterCheckedHandlers() {
           [this](grpc::CallbackServerContext* context,
                  const CheckedRequest<v1::GenerateRequest>* request)
               -> grpc::ServerWriteReactor<v1::GenerateResponse>* {
-            if (!request->parse_status.ok()) return RefuseUnparsed(request->parse_status);
+            if (grpc::Status admitted = Admit(context, request->parse_status); !admitted.ok()) {
+              return new RefusedWriteReactor(admitted);
+            }
             return Generate(context, &request->message);
           }));
   RegisterCheckedUnary(1, "Score", &InferenceService::Score);
@@ -109,23 +113,38 @@ void InferenceService::RegisterCheckedUnary(int index, const char* name,
       index, new grpc::internal::CallbackUnaryHandler<CheckedRequest<Request>, Response>(
                  [this, method](grpc::CallbackServerContext* context,
                                 const CheckedRequest<Request>* request, Response* response) {
-                   if (!request->parse_status.ok()) {
+                   if (grpc::Status admitted = Admit(context, request->parse_status);
+                       !admitted.ok()) {
                      grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-                     reactor->Finish(RefusedStatus(request->parse_status));
+                     reactor->Finish(admitted);
                      return reactor;
                    }
                    return (this->*method)(context, &request->message, response);
                  }));
 }
 
-grpc::Status InferenceService::RefusedStatus(const absl::Status& parse_status) const {
-  if (metrics_) metrics_->RequestRefused("invalid");
-  return ToGrpc(parse_status);
-}
-
-grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::RefuseUnparsed(
-    const absl::Status& parse_status) const {
-  return new RefusedWriteReactor(RefusedStatus(parse_status));
+grpc::Status InferenceService::Admit(grpc::CallbackServerContext* context,
+                                     const absl::Status& parse_status) const {
+  // Authentication first: an unauthenticated caller learns nothing, not even whether its bytes
+  // parsed. The token itself never reaches a log or a status message.
+  if (auth_ != nullptr) {
+    const auto& metadata = context->client_metadata();
+    const auto it = metadata.find("authorization");
+    const absl::string_view value = it == metadata.end()
+                                        ? absl::string_view()
+                                        : absl::string_view(it->second.data(), it->second.size());
+    if (!auth_->Allows(value)) {
+      if (metrics_) metrics_->RequestRefused("unauthenticated");
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          it == metadata.end() ? "missing 'authorization: Bearer <token>' metadata"
+                                               : "the bearer token is not valid");
+    }
+  }
+  if (!parse_status.ok()) {
+    if (metrics_) metrics_->RequestRefused("invalid");
+    return ToGrpc(parse_status);
+  }
+  return grpc::Status::OK;
 }
 
 InferenceService::~InferenceService() = default;

@@ -25,6 +25,7 @@
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "server/token_auth.h"
 #include "server/worker_pool.h"
 #include "xlstm/v1/inference.grpc.pb.h"
 
@@ -34,7 +35,8 @@ class InferenceService : public v1::Inference::CallbackService {
  public:
   // Text pool: a few threads (see the .cc); as many requests may wait for it as for the engine
   // (--max-queue), beyond that RESOURCE_EXHAUSTED at once.
-  InferenceService(const ServerOptions& options, Metrics* metrics);
+  // `auth` (may be null: no authentication) must outlive the service.
+  InferenceService(const ServerOptions& options, Metrics* metrics, TokenAuthenticator* auth);
   ~InferenceService() override;
 
   // Called once, after loading. `codec` may be null (no tokenizer).
@@ -76,13 +78,13 @@ class InferenceService : public v1::Inference::CallbackService {
   void RegisterCheckedHandlers();
   template <class Request, class Response>
   void RegisterCheckedUnary(int index, const char* name, UnaryMethod<Request, Response> method);
-  // INVALID_ARGUMENT for a request that did not parse, counted as refused ("invalid").
-  grpc::Status RefusedStatus(const absl::Status& parse_status) const;
-  grpc::ServerWriteReactor<v1::GenerateResponse>* RefuseUnparsed(
-      const absl::Status& parse_status) const;
+  // OK when the call may proceed: UNAUTHENTICATED without a valid token (when auth is on),
+  // else INVALID_ARGUMENT for a request that did not parse (counted as refused, "invalid").
+  grpc::Status Admit(grpc::CallbackServerContext* context, const absl::Status& parse_status) const;
 
   const ServerOptions options_;
-  Metrics* metrics_;  // may be null
+  Metrics* metrics_;          // may be null
+  TokenAuthenticator* auth_;  // may be null: no authentication
   std::atomic<engine::Engine*> engine_{nullptr};
   std::atomic<const TextCodec*> codec_{nullptr};
   std::atomic<bool> draining_{false};

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/untrusted_file.h"
@@ -36,6 +37,7 @@
 #include "server/request_log.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "server/token_auth.h"
 
 namespace xlstm::server {
 namespace {
@@ -146,6 +148,20 @@ class StatsReporter {
   uint64_t last_tokens_ = 0;
 };
 
+// Takes gRPC's reflection plugin out of a ServerBuilder. Linking grpc++_reflection registers
+// the plugin for every builder at static initialization, so not calling
+// InitProtoReflectionServerBuilderPlugin is not enough to turn reflection off.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return dynamic_cast<const grpc::reflection::ProtoServerReflectionPlugin*>(plugin.get()) !=
+             nullptr;
+    });
+  }
+};
+
 // What the loader thread produces: the backend and the text codec (or why they failed).
 struct LoadedModel {
   absl::StatusOr<std::unique_ptr<engine::Backend>> backend{absl::UnknownError("not loaded")};
@@ -218,8 +234,20 @@ int Serve(const ServerOptions& options) {
   StepObserver step_observer(metrics.get());
   StatsReporter stats_reporter(options.stats_interval_seconds, &step_observer);
 
-  InferenceService service(options, metrics.get());
+  std::unique_ptr<TokenAuthenticator> auth;
+  if (!options.auth_token_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenAuthenticator>> created =
+        TokenAuthenticator::Create(options.auth_token_file);
+    if (!created.ok()) {
+      LogMessage(LogLevel::kError, absl::StrCat("--auth-token-file: ", created.status().message()));
+      return kExitStartFailure;
+    }
+    auth = *std::move(created);
+  }
+  InferenceService service(options, metrics.get(), auth.get());
   grpc::EnableDefaultHealthCheckService(true);
+  const bool reflection = options.reflection == ReflectionMode::kPublic ||
+                          (options.reflection == ReflectionMode::kUnlessAuth && auth == nullptr);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // The health service is gRPC's built-in one, which does not use the generated health proto:
   // touching its descriptor links the generated code in and registers health.proto in the
@@ -227,6 +255,7 @@ int Serve(const ServerOptions& options) {
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;
+  if (!reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   int grpc_port = 0;
   builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
                            grpc::InsecureServerCredentials(), &grpc_port);

@@ -40,7 +40,14 @@ Table BuildTable() {
               "inside the server)")
       .Real("stats_interval_seconds", &O::stats_interval_seconds, 0, kMaxSeconds,
             "a stats line (running, waiting, slots, tokens/s) this often while busy; 0: off",
-            "SECONDS");
+            "SECONDS")
+      .Text("auth_token_file", &O::auth_token_file,
+            "bearer tokens, one a line, re-read when the file changes: every xlstm.v1 RPC\n"
+            "then needs 'authorization: Bearer TOKEN' (health never does); empty: no auth",
+            "PATH")
+      .Choice("reflection", &O::reflection, kReflectionModeNames,
+              "grpc.reflection: unless-auth (on without --auth-token-file, off with it),\n"
+              "public (on, without a token even when auth is on), off");
   t.Group("Backend (engine::BackendOptions)")
       .Choice("backend", &O::backend, engine::kBackendKindNames,
               "compute backend (auto: cuda when this build has it and a GPU is visible)")

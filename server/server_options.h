@@ -5,9 +5,12 @@
 #ifndef XLSTM_SERVER_SERVER_OPTIONS_H_
 #define XLSTM_SERVER_SERVER_OPTIONS_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
+#include "absl/strings/string_view.h"
 #include "common/option_table.h"
 #include "engine/backend_factory.h"
 #include "engine/serving/engine.h"
@@ -20,6 +23,16 @@ namespace xlstm::server {
 // Prometheus (9090), its Alertmanager and Pushgateway (9091-9093) and the exporters, and not
 // Triton's own 8002, so that both servers and a Prometheus can share a node.
 inline constexpr int32_t kDefaultMetricsPort = 50052;
+
+// Whether grpc.reflection is served. gRPC's reflection service cannot check our tokens, so with
+// --auth-token-file it is off unless the operator asks for it to be public.
+enum class ReflectionMode { kUnlessAuth, kPublic, kOff };
+inline constexpr std::array<std::pair<absl::string_view, ReflectionMode>, 3> kReflectionModeNames =
+    {{
+        {"unless-auth", ReflectionMode::kUnlessAuth},
+        {"public", ReflectionMode::kPublic},
+        {"off", ReflectionMode::kOff},
+    }};
 
 struct ServerOptions {
   // The server process.
@@ -34,6 +47,8 @@ struct ServerOptions {
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
   double stats_interval_seconds = 10;  // 0: no periodic stats line
+  std::string auth_token_file;         // empty: no authentication
+  ReflectionMode reflection = ReflectionMode::kUnlessAuth;
 
   // The backend (engine::BackendOptions).
   engine::BackendKind backend = engine::BackendKind::kAuto;

@@ -16,6 +16,8 @@ PACKAGES=(
   prometheus-cpp-dev prometheus
   # Server logs.
   libspdlog-dev
+  # Bearer tokens are kept as SHA-256 digests and compared in constant time (libcrypto).
+  libssl-dev
   # Tests.
   libgtest-dev libgmock-dev
   # JSON (config.json, safetensors headers).
