@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/bearer_token.h"
+#include "client/channel_security.h"
 #include "common/flag_names.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -320,8 +321,13 @@ int main(int argc, char** argv) {
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
-                                           grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      xlstm::client::ChannelCredentialsFromFlags(&args);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "xlstm-client: %s\n", std::string(credentials.status().message()).c_str());
+    return 1;
+  }
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target), *credentials, args);
   auto stub = Inference::NewStub(channel);
   const std::string& cmd = positional[0];
   if (cmd == "generate") return Generate(*stub);

@@ -32,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/bearer_token.h"
+#include "client/channel_security.h"
 #include "client/loadgen_stats.h"
 #include "common/flag_names.h"
 #include "grpcpp/grpcpp.h"
@@ -482,8 +483,14 @@ int Main(int argc, char** argv) {
     // A distinct argument per channel keeps gRPC from sharing one connection among them.
     args.SetInt("xlstm.loadgen_channel", i);
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channels.push_back(
-        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        xlstm::client::ChannelCredentialsFromFlags(&args);
+    if (!credentials.ok()) {
+      std::fprintf(stderr, "xlstm-loadgen: %s\n",
+                   std::string(credentials.status().message()).c_str());
+      return 1;
+    }
+    channels.push_back(grpc::CreateCustomChannel(config.target, *credentials, args));
   }
 
   // The server's model: the vocabulary for random prompts, and a reachability check.

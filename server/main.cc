@@ -37,6 +37,7 @@
 #include "server/request_log.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "server/tls_credentials.h"
 #include "server/token_auth.h"
 
 namespace xlstm::server {
@@ -254,11 +255,16 @@ int Serve(const ServerOptions& options) {
   // generated pool, so that reflection can describe grpc.health.v1.Health, not only list it.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok()) {
+    LogMessage(LogLevel::kError, credentials.status().message());
+    return kExitStartFailure;
+  }
   grpc::ServerBuilder builder;
   if (!reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   int grpc_port = 0;
-  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port), *credentials, &grpc_port);
   // gRPC sets SO_REUSEPORT by default, so a second server on a port in use would start and
   // silently share its traffic; without it a port in use is a start-up error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

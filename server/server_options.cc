@@ -45,6 +45,15 @@ Table BuildTable() {
             "bearer tokens, one a line, re-read when the file changes: every xlstm.v1 RPC\n"
             "then needs 'authorization: Bearer TOKEN' (health never does); empty: no auth",
             "PATH")
+      .Text("tls_cert", &O::tls_cert,
+            "PEM certificate chain: serve gRPC over TLS (with --tls-key); re-read when it\n"
+            "changes",
+            "PATH")
+      .Text("tls_key", &O::tls_key, "PEM private key of --tls-cert", "PATH")
+      .Text("tls_client_ca", &O::tls_client_ca,
+            "PEM CA bundle: mutual TLS, every client must present a certificate it signed", "PATH")
+      .Integer("tls_reload_seconds", &O::tls_reload_seconds, 1, 86400,
+               "how often the TLS files are re-read (rotation without a restart)")
       .Choice("reflection", &O::reflection, kReflectionModeNames,
               "grpc.reflection: unless-auth (on without --auth-token-file, off with it),\n"
               "public (on, without a token even when auth is on), off");
@@ -88,6 +97,16 @@ Table BuildTable() {
     return absl::InvalidArgumentError(
         absl::StrCat("--default-max-new-tokens: ", o.default_max_new_tokens,
                      " is above --max-new-tokens-limit ", o.max_new_tokens_limit));
+  });
+  t.Check([](const ServerOptions& o) -> absl::Status {
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key: give both or neither");
+    }
+    if (!o.tls_client_ca.empty() && o.tls_cert.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-client-ca: mutual TLS needs the server's own --tls-cert and --tls-key");
+    }
+    return absl::OkStatus();
   });
   return t;
 }

@@ -48,6 +48,10 @@ struct ServerOptions {
   LogLevel log_level = LogLevel::kInfo;
   double stats_interval_seconds = 10;  // 0: no periodic stats line
   std::string auth_token_file;         // empty: no authentication
+  std::string tls_cert;                // empty: plaintext (with tls_key)
+  std::string tls_key;
+  std::string tls_client_ca;        // non-empty: mutual TLS
+  int32_t tls_reload_seconds = 10;  // how often the certificate files are re-read
   ReflectionMode reflection = ReflectionMode::kUnlessAuth;
 
   // The backend (engine::BackendOptions).

@@ -16,8 +16,9 @@ PACKAGES=(
   prometheus-cpp-dev prometheus
   # Server logs.
   libspdlog-dev
-  # Bearer tokens are kept as SHA-256 digests and compared in constant time (libcrypto).
-  libssl-dev
+  # Bearer tokens are kept as SHA-256 digests and compared in constant time (libcrypto); the
+  # TLS tests make their certificates with the openssl command.
+  libssl-dev openssl
   # Tests.
   libgtest-dev libgmock-dev
   # JSON (config.json, safetensors headers).
