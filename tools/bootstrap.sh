@@ -9,6 +9,8 @@ set -euo pipefail
 PACKAGES=(
   # Toolchain.
   build-essential cmake ninja-build pkg-config git clang-format
+  # Fuzzing (tools/dev.sh fuzz): clang and its libFuzzer/sanitizer runtimes.
+  clang libclang-rt-14-dev
   # RPC stack: gRPC 1.51, Protobuf 3.21, Abseil 20220623.
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   # Metrics; `prometheus` ships promtool, which checks the /metrics page in the e2e tests (the
