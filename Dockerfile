@@ -113,4 +113,5 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=3 \
   CMD ["xlstm-client", "--target", "127.0.0.1:50051", "--deadline-ms", "4000", "health"]
 ENTRYPOINT ["xlstm-server"]
-CMD ["--model", "/models", "--host", "0.0.0.0", "--port", "50051", "--metrics-port", "50052"]
+CMD ["--model", "/models", "--host", "0.0.0.0", "--port", "50051", "--metrics-port", "50052", \
+     "--metrics-host", "0.0.0.0"]

@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "client/bearer_token.h"
+#include "client/channel_security.h"
 #include "common/flag_names.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -62,6 +64,8 @@ ABSL_FLAG(int32_t, top_logprobs, 0,
 ABSL_FLAG(bool, stream, false, "generate: print the text as each stream message arrives");
 ABSL_FLAG(bool, json, false, "print the result as JSON (with --stream: one object per message)");
 ABSL_FLAG(int64_t, deadline_ms, 0, "gRPC deadline of the call in milliseconds (0: none)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file whose first line is the bearer token to send (server --auth-token-file)");
 ABSL_FLAG(std::string, context_ids, "", "score: context token ids, comma-separated");
 ABSL_FLAG(std::string, continuation_ids, "", "score: continuation token ids, comma-separated");
 ABSL_FLAG(std::string, context, "", "score: context text (tokenized by the server, with BOS)");
@@ -96,7 +100,15 @@ bool ParseIds(const std::string& s, std::vector<int32_t>* out) {
   return true;
 }
 
-void SetDeadline(grpc::ClientContext& ctx) {
+// The token from --auth-token-file, read once in main (empty: none).
+std::string& BearerToken() {
+  static std::string token;
+  return token;
+}
+
+// Every call: the deadline (--deadline-ms) and the bearer token (--auth-token-file).
+void PrepareCall(grpc::ClientContext& ctx) {
+  xlstm::client::AddBearerToken(BearerToken(), &ctx);
   if (absl::GetFlag(FLAGS_deadline_ms) > 0) {
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
@@ -181,7 +193,7 @@ int Generate(Inference::Stub& stub) {
   req.set_logprobs(absl::GetFlag(FLAGS_logprobs));
   req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   auto reader = stub.Generate(&ctx, req);
   xlstm::v1::GenerateResponse msg;
   // Indexed by GenerateResponse.index; grows as samples show up (the server validated n).
@@ -277,7 +289,7 @@ int Score(Inference::Stub& stub) {
   }
   req.set_top_logprobs(absl::GetFlag(FLAGS_top_logprobs));
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   xlstm::v1::ScoreResponse resp;
   grpc::Status status = stub.Score(&ctx, req, &resp);
   if (!status.ok()) return Fail(status);
@@ -360,6 +372,7 @@ int Tokenize(Inference::Stub& stub) {
   xlstm::v1::TokenizeRequest req;
   req.set_text(absl::GetFlag(FLAGS_prompt));
   grpc::ClientContext ctx;
+  PrepareCall(ctx);
   xlstm::v1::TokenizeResponse resp;
   grpc::Status status = stub.Tokenize(&ctx, req, &resp);
   if (!status.ok()) return Fail(status);
@@ -370,6 +383,7 @@ int Tokenize(Inference::Stub& stub) {
 
 int Info(Inference::Stub& stub) {
   grpc::ClientContext ctx;
+  PrepareCall(ctx);
   xlstm::v1::GetModelInfoResponse resp;
   grpc::Status status = stub.GetModelInfo(&ctx, {}, &resp);
   if (!status.ok()) return Fail(status);
@@ -378,7 +392,7 @@ int Info(Inference::Stub& stub) {
                       {"slots_used", resp.slots_used()},
                       {"vocab_size", resp.vocab_size()},
                       {"has_tokenizer", resp.has_tokenizer()},
-                      {"model_dir", resp.model_dir()},
+                      {"model_name", resp.model_name()},
                       {"max_prompt_tokens", resp.limits().max_prompt_tokens()},
                       {"max_new_tokens", resp.limits().max_new_tokens()},
                       {"max_queue", resp.limits().max_queue()}};
@@ -389,7 +403,7 @@ int Info(Inference::Stub& stub) {
 int Health(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   grpc::health::v1::HealthCheckRequest req;
   req.set_service(absl::GetFlag(FLAGS_service));
   grpc::health::v1::HealthCheckResponse resp;
@@ -412,10 +426,24 @@ int main(int argc, char** argv) {
                    ? "missing command (generate, score, embed, tokenize, info or health)"
                    : absl::StrCat("unexpected argument '", positional[1], "'"));
   }
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    absl::StatusOr<std::string> token = xlstm::client::ReadBearerToken(path);
+    if (!token.ok()) {
+      std::fprintf(stderr, "xlstm-client: --auth-token-file: %s\n",
+                   std::string(token.status().message()).c_str());
+      return 1;
+    }
+    BearerToken() = *std::move(token);
+  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
-                                           grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      xlstm::client::ChannelCredentialsFromFlags(&args);
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "xlstm-client: %s\n", std::string(credentials.status().message()).c_str());
+    return 1;
+  }
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target), *credentials, args);
   auto stub = Inference::NewStub(channel);
   const std::string& cmd = positional[0];
   if (cmd == "generate") return Generate(*stub);

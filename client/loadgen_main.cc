@@ -31,6 +31,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "client/bearer_token.h"
+#include "client/channel_security.h"
 #include "client/loadgen_stats.h"
 #include "common/flag_names.h"
 #include "grpcpp/grpcpp.h"
@@ -56,6 +58,8 @@ ABSL_FLAG(bool, ignore_eos, true,
           "(--no-ignore-eos: stop at EOS)");
 ABSL_FLAG(uint64_t, seed, 0, "seeds the random prompts and the per-request sampling seeds");
 ABSL_FLAG(int64_t, deadline_ms, 0, "per-request gRPC deadline (0: none)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file whose first line is the bearer token to send (server --auth-token-file)");
 ABSL_FLAG(std::string, json, "", "also write the results as JSON to this file");
 ABSL_FLAG(int32_t, channels, 1, "gRPC connections to open; workers are spread over them");
 ABSL_FLAG(double, connect_timeout_s, 10, "how long to wait for the server before giving up");
@@ -97,6 +101,7 @@ struct Config {
   bool ignore_eos = true;
   uint64_t seed = 0;
   int64_t deadline_ms = 0;
+  std::string auth_token;  // from --auth-token-file; empty: none (never printed or written)
   std::string json_path;
   int32_t channels = 1;
   double tail_timeout_s = 0;
@@ -334,6 +339,7 @@ class Run {
     for (uint64_t n = 0; Clock::now() < end_; ++n) {
       const xlstm::v1::GenerateRequest req = MakeRequest(rng, worker, n);
       grpc::ClientContext ctx;
+      xlstm::client::AddBearerToken(config_.auth_token, &ctx);
       if (config_.deadline_ms > 0) {
         ctx.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(config_.deadline_ms));
@@ -450,6 +456,16 @@ int Main(int argc, char** argv) {
   Config config;
   if (std::optional<std::string> error = ConfigFromFlags(&config)) return UsageError(*error);
 
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    absl::StatusOr<std::string> token = xlstm::client::ReadBearerToken(path);
+    if (!token.ok()) {
+      std::fprintf(stderr, "xlstm-loadgen: --auth-token-file: %s\n",
+                   std::string(token.status().message()).c_str());
+      return 1;
+    }
+    config.auth_token = *std::move(token);
+  }
+
   // Open the JSON file first, so that a bad path fails before the run, not after it.
   std::ofstream json_out;
   if (!config.json_path.empty()) {
@@ -467,14 +483,21 @@ int Main(int argc, char** argv) {
     // A distinct argument per channel keeps gRPC from sharing one connection among them.
     args.SetInt("xlstm.loadgen_channel", i);
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channels.push_back(
-        grpc::CreateCustomChannel(config.target, grpc::InsecureChannelCredentials(), args));
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        xlstm::client::ChannelCredentialsFromFlags(&args);
+    if (!credentials.ok()) {
+      std::fprintf(stderr, "xlstm-loadgen: %s\n",
+                   std::string(credentials.status().message()).c_str());
+      return 1;
+    }
+    channels.push_back(grpc::CreateCustomChannel(config.target, *credentials, args));
   }
 
   // The server's model: the vocabulary for random prompts, and a reachability check.
   xlstm::v1::GetModelInfoResponse info;
   {
     grpc::ClientContext ctx;
+    xlstm::client::AddBearerToken(config.auth_token, &ctx);
     ctx.set_wait_for_ready(true);
     ctx.set_deadline(
         std::chrono::system_clock::now() +
@@ -545,7 +568,7 @@ int Main(int argc, char** argv) {
          {{"backend", info.backend()},
           {"num_slots", info.num_slots()},
           {"vocab_size", info.vocab_size()},
-          {"model_dir", info.model_dir()}}},
+          {"model_name", info.model_name()}}},
         {"percentile_method", "linear interpolation between closest ranks (numpy 'linear')"},
         {"requests", summary.requests},
         {"errors", summary.errors},

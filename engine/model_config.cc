@@ -1,14 +1,13 @@
 #include "engine/model_config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
+#include "common/untrusted_file.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::engine {
@@ -227,7 +226,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
   Json root;
   try {
     root = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for numbers that overflow a double (1e999).
     return absl::InvalidArgumentError(absl::StrCat(source, ": invalid JSON: ", e.what()));
   }
   if (!root.is_object()) {
@@ -330,11 +330,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text,
 }
 
 absl::StatusOr<ModelConfig> ModelConfig::FromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return FromJson(buffer.str(), path);
+  XLSTM_ASSIGN_OR_RETURN(std::string text, files::ReadRegularFile(path, files::kMaxJsonFileBytes));
+  return FromJson(text, path);
 }
 
 std::string ModelConfig::ToJson() const {

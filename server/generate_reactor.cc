@@ -45,7 +45,7 @@ GenerateReactor::GenerateReactor(InferenceService* service, grpc::CallbackServer
   }
   // The checks by size need no tokenizing: refuse an oversized request at once, so that it never
   // waits for (or occupies) a text worker. Validate repeats them, in the same order.
-  absl::Status sized = engine::ValidateRequestId(request->request_id());
+  absl::Status sized = CheckRequestId(request->request_id());
   if (sized.ok()) {
     sized = CheckTextLength(MakeValidation(*service), "prompt.text", request->text().size());
   }

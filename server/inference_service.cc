@@ -1,11 +1,15 @@
 #include "server/inference_service.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "google/protobuf/descriptor.h"
+#include "nlohmann/json.hpp"
 #include "server/embed_reactor.h"
 #include "server/generate_reactor.h"
 #include "server/reactor_util.h"
@@ -32,14 +36,117 @@ grpc::Status TextQueueFull(const WorkerPool& pool) {
                                    " requests waiting to be tokenized); retry later"));
 }
 
+// The last component of the model directory: what GetModelInfo tells clients instead of the
+// path, which would reveal the server's filesystem layout.
+std::string ModelName(const std::string& model_dir) {
+  std::filesystem::path dir(model_dir);
+  if (!dir.has_filename()) dir = dir.parent_path();  // "models/x/" -> "models/x"
+  return dir.filename().string();
+}
+
+// config.json for GetModelInfo: Hugging Face writes the local path it loaded from into
+// "_name_or_path"; drop it (and anything that does not parse: the loader read this text
+// already, so that cannot happen short of a race with a writer).
+std::string WithoutLocalPaths(const std::string& config_json) {
+  nlohmann::json config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) return "{}";
+  config.erase("_name_or_path");
+  return config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Ends a Generate call at once: its request bytes did not parse.
+class RefusedWriteReactor : public grpc::ServerWriteReactor<v1::GenerateResponse> {
+ public:
+  explicit RefusedWriteReactor(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// The generated service numbers its methods in the order of the .proto; the handlers below are
+// registered by those numbers, so check them against the descriptor once.
+void CheckMethodIndex(int index, const char* name) {
+  const google::protobuf::ServiceDescriptor* service =
+      v1::GenerateRequest::descriptor()->file()->FindServiceByName("Inference");
+  XLSTM_CHECK(service != nullptr && index < service->method_count() &&
+              service->method(index)->name() == name);
+}
+
 }  // namespace
 
-InferenceService::InferenceService(const ServerOptions& options, Metrics* metrics)
+InferenceService::InferenceService(const ServerOptions& options, Metrics* metrics,
+                                   TokenAuthenticator* auth)
     : options_(options),
       metrics_(metrics),
+      auth_(auth),
       text_pool_(std::make_unique<WorkerPool>("xlstm-text", TextThreads(),
                                               static_cast<size_t>(std::max(1, options.max_queue)))),
-      delivery_pool_(std::make_unique<WorkerPool>("xlstm-deliver", kDeliveryThreads, 0)) {}
+      delivery_pool_(std::make_unique<WorkerPool>("xlstm-deliver", kDeliveryThreads, 0)) {
+  RegisterCheckedHandlers();
+}
+
+// Replaces the generated handlers (which let gRPC answer an unparsable request UNIMPLEMENTED
+// with no message) by ones that parse the request themselves (checked_request.h).
+void InferenceService::RegisterCheckedHandlers() {
+  using grpc::internal::CallbackServerStreamingHandler;
+  using grpc::internal::CallbackUnaryHandler;
+  CheckMethodIndex(0, "Generate");
+  MarkMethodCallback(
+      0,
+      new CallbackServerStreamingHandler<CheckedRequest<v1::GenerateRequest>, v1::GenerateResponse>(
+          [this](grpc::CallbackServerContext* context,
+                 const CheckedRequest<v1::GenerateRequest>* request)
+              -> grpc::ServerWriteReactor<v1::GenerateResponse>* {
+            if (grpc::Status admitted = Admit(context, request->parse_status); !admitted.ok()) {
+              return new RefusedWriteReactor(admitted);
+            }
+            return Generate(context, &request->message);
+          }));
+  RegisterCheckedUnary(1, "Score", &InferenceService::Score);
+  RegisterCheckedUnary(2, "Tokenize", &InferenceService::Tokenize);
+  RegisterCheckedUnary(3, "Detokenize", &InferenceService::Detokenize);
+  RegisterCheckedUnary(4, "GetModelInfo", &InferenceService::GetModelInfo);
+}
+
+template <class Request, class Response>
+void InferenceService::RegisterCheckedUnary(int index, const char* name,
+                                            UnaryMethod<Request, Response> method) {
+  CheckMethodIndex(index, name);
+  MarkMethodCallback(
+      index, new grpc::internal::CallbackUnaryHandler<CheckedRequest<Request>, Response>(
+                 [this, method](grpc::CallbackServerContext* context,
+                                const CheckedRequest<Request>* request, Response* response) {
+                   if (grpc::Status admitted = Admit(context, request->parse_status);
+                       !admitted.ok()) {
+                     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                     reactor->Finish(admitted);
+                     return reactor;
+                   }
+                   return (this->*method)(context, &request->message, response);
+                 }));
+}
+
+grpc::Status InferenceService::Admit(grpc::CallbackServerContext* context,
+                                     const absl::Status& parse_status) const {
+  // Authentication first: an unauthenticated caller learns nothing, not even whether its bytes
+  // parsed. The token itself never reaches a log or a status message.
+  if (auth_ != nullptr) {
+    const auto& metadata = context->client_metadata();
+    const auto it = metadata.find("authorization");
+    const absl::string_view value = it == metadata.end()
+                                        ? absl::string_view()
+                                        : absl::string_view(it->second.data(), it->second.size());
+    if (!auth_->Allows(value)) {
+      if (metrics_) metrics_->RequestRefused("unauthenticated");
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          it == metadata.end() ? "missing 'authorization: Bearer <token>' metadata"
+                                               : "the bearer token is not valid");
+    }
+  }
+  if (!parse_status.ok()) {
+    if (metrics_) metrics_->RequestRefused("invalid");
+    return ToGrpc(parse_status);
+  }
+  return grpc::Status::OK;
+}
 
 InferenceService::~InferenceService() = default;
 
@@ -49,7 +156,7 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 void InferenceService::SetEngine(engine::Engine* engine, const TextCodec* codec,
                                  std::string config_json) {
-  config_json_ = std::move(config_json);
+  config_json_ = WithoutLocalPaths(config_json);
   codec_.store(codec);
   engine_.store(engine);
 }
@@ -157,7 +264,7 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading"));
     return reactor;
   }
-  response->set_model_dir(options_.model_dir);
+  response->set_model_name(ModelName(options_.model_dir));
   response->set_config_json(config_json_);
   response->set_vocab_size(e->config().vocab_size);
   for (int64_t id : e->config().eos_token_ids) response->add_eos_token_ids(id);

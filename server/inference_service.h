@@ -9,6 +9,9 @@
 // The Engine, TextCodec and Metrics given to it must outlive the gRPC server; the service itself
 // must be destroyed after the gRPC server has shut down (its destructor joins its pools).
 //
+// Requests are parsed by our own deserializer (checked_request.h): bytes that do not parse get
+// INVALID_ARGUMENT naming the message type, not gRPC's bare UNIMPLEMENTED.
+//
 // Thread safety: every method may be called from any thread.
 #ifndef XLSTM_SERVER_INFERENCE_SERVICE_H_
 #define XLSTM_SERVER_INFERENCE_SERVICE_H_
@@ -18,9 +21,11 @@
 #include <string>
 
 #include "engine/serving/engine.h"
+#include "server/checked_request.h"
 #include "server/metrics.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "server/token_auth.h"
 #include "server/worker_pool.h"
 #include "xlstm/v1/inference.grpc.pb.h"
 
@@ -30,7 +35,8 @@ class InferenceService : public v1::Inference::CallbackService {
  public:
   // Text pool: a few threads (see the .cc); as many requests may wait for it as for the engine
   // (--max-queue), beyond that RESOURCE_EXHAUSTED at once.
-  InferenceService(const ServerOptions& options, Metrics* metrics);
+  // `auth` (may be null: no authentication) must outlive the service.
+  InferenceService(const ServerOptions& options, Metrics* metrics, TokenAuthenticator* auth);
   ~InferenceService() override;
 
   // Called once, after loading. `codec` may be null (no tokenizer).
@@ -68,8 +74,20 @@ class InferenceService : public v1::Inference::CallbackService {
   WorkerPool* delivery_pool() const { return delivery_pool_.get(); }
 
  private:
+  template <class Request, class Response>
+  using UnaryMethod = grpc::ServerUnaryReactor* (InferenceService::*)(grpc::CallbackServerContext*,
+                                                                      const Request*, Response*);
+
+  void RegisterCheckedHandlers();
+  template <class Request, class Response>
+  void RegisterCheckedUnary(int index, const char* name, UnaryMethod<Request, Response> method);
+  // OK when the call may proceed: UNAUTHENTICATED without a valid token (when auth is on),
+  // else INVALID_ARGUMENT for a request that did not parse (counted as refused, "invalid").
+  grpc::Status Admit(grpc::CallbackServerContext* context, const absl::Status& parse_status) const;
+
   const ServerOptions options_;
-  Metrics* metrics_;  // may be null
+  Metrics* metrics_;          // may be null
+  TokenAuthenticator* auth_;  // may be null: no authentication
   std::atomic<engine::Engine*> engine_{nullptr};
   std::atomic<const TextCodec*> codec_{nullptr};
   std::atomic<bool> draining_{false};

@@ -6,7 +6,8 @@
 // gRPC port opens first with health NOT_SERVING (RPCs answer UNAVAILABLE), the model loads, then
 // health turns SERVING. A port already in use is a start-up error (exit 1). SIGTERM/SIGINT:
 // health NOT_SERVING, new RPCs answer UNAVAILABLE, in-flight requests get --drain-grace-seconds
-// to finish, the rest end with UNAVAILABLE, exit 0. A backend fault exits 3.
+// to finish, the rest end with UNAVAILABLE, exit 0; while the model is still loading they stop
+// the server at once (exit 0). A backend fault exits 3.
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,13 +17,15 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/untrusted_file.h"
 #include "engine/backend_factory.h"
 #include "engine/serving/engine.h"
 #include "grpc/health/v1/health.pb.h"
@@ -34,6 +37,8 @@
 #include "server/request_log.h"
 #include "server/server_options.h"
 #include "server/text_codec.h"
+#include "server/tls_credentials.h"
+#include "server/token_auth.h"
 
 namespace xlstm::server {
 namespace {
@@ -42,11 +47,11 @@ constexpr char kServiceName[] = "xlstm.v1.Inference";
 constexpr int kExitStartFailure = 1;
 constexpr int kExitEngineFault = 3;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// config.json's text for GetModelInfo; the loader has read and checked it already.
+std::string ReadConfigText(const std::string& model_dir) {
+  absl::StatusOr<std::string> text =
+      files::ReadRegularFile(model_dir + "/config.json", files::kMaxJsonFileBytes);
+  return text.ok() ? *std::move(text) : std::string();
 }
 
 // Why host:port cannot be listened on ("Address already in use", ...), found by binding a probe
@@ -144,6 +149,60 @@ class StatsReporter {
   uint64_t last_tokens_ = 0;
 };
 
+// Takes gRPC's reflection plugin out of a ServerBuilder. Linking grpc++_reflection registers
+// the plugin for every builder at static initialization, so not calling
+// InitProtoReflectionServerBuilderPlugin is not enough to turn reflection off.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return dynamic_cast<const grpc::reflection::ProtoServerReflectionPlugin*>(plugin.get()) !=
+             nullptr;
+    });
+  }
+};
+
+// What the loader thread produces: the backend and the text codec (or why they failed).
+struct LoadedModel {
+  absl::StatusOr<std::unique_ptr<engine::Backend>> backend{absl::UnknownError("not loaded")};
+  absl::StatusOr<std::unique_ptr<TextCodec>> codec{absl::UnknownError("not loaded")};
+};
+
+// Loads the model on its own thread while this (the main) thread keeps waiting for `signals`,
+// so that SIGTERM stops a server whose load is slow (a large checkpoint on slow storage, device
+// start-up). Returns the loaded model, or null when a signal came first (`*signal` gets it);
+// then the loader thread is left running, detached, holding its own reference to the result.
+std::shared_ptr<LoadedModel> LoadModel(const ServerOptions& options, const sigset_t& signals,
+                                       int* signal) {
+  struct Shared {
+    LoadedModel model;
+    std::atomic<bool> done{false};
+  };
+  auto shared = std::make_shared<Shared>();
+  // Test seam: XLSTM_TEST_LOAD_DELAY_MS lengthens the load, so that tests can signal a server
+  // that is still loading. Unset in production.
+  const char* delay = std::getenv("XLSTM_TEST_LOAD_DELAY_MS");
+  const int delay_ms = delay != nullptr ? std::atoi(delay) : 0;
+  std::thread loader([shared, options, delay_ms] {
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    shared->model.backend = engine::CreateBackend(options.model_dir, BackendOptionsOf(options));
+    if (shared->model.backend.ok()) shared->model.codec = TextCodec::Load(options.model_dir);
+    shared->done.store(true, std::memory_order_release);
+  });
+  const timespec poll{0, 50'000'000};
+  while (!shared->done.load(std::memory_order_acquire)) {
+    const int received = sigtimedwait(&signals, nullptr, &poll);
+    if (received > 0) {
+      *signal = received;
+      loader.detach();
+      return nullptr;
+    }
+  }
+  loader.join();
+  return std::shared_ptr<LoadedModel>(shared, &shared->model);
+}
+
 int Serve(const ServerOptions& options) {
   const cli::OptionTable<ServerOptions>& table = ServerOptionTable();
   std::string resolved;
@@ -164,10 +223,11 @@ int Serve(const ServerOptions& options) {
   std::unique_ptr<Metrics> metrics;
   if (options.metrics_port >= 0) {
     absl::StatusOr<std::unique_ptr<Metrics>> created =
-        Metrics::Create(options.host, options.metrics_port);
+        Metrics::Create(options.metrics_host, options.metrics_port);
     if (!created.ok()) {
-      LogMessage(LogLevel::kError, ListenError("--metrics-port", options.host, options.metrics_port,
-                                               std::string(created.status().message())));
+      LogMessage(LogLevel::kError,
+                 ListenError("--metrics-port", options.metrics_host, options.metrics_port,
+                             std::string(created.status().message())));
       return kExitStartFailure;
     }
     metrics = *std::move(created);
@@ -175,18 +235,36 @@ int Serve(const ServerOptions& options) {
   StepObserver step_observer(metrics.get());
   StatsReporter stats_reporter(options.stats_interval_seconds, &step_observer);
 
-  InferenceService service(options, metrics.get());
+  std::unique_ptr<TokenAuthenticator> auth;
+  if (!options.auth_token_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TokenAuthenticator>> created =
+        TokenAuthenticator::Create(options.auth_token_file);
+    if (!created.ok()) {
+      LogMessage(LogLevel::kError, absl::StrCat("--auth-token-file: ", created.status().message()));
+      return kExitStartFailure;
+    }
+    auth = *std::move(created);
+  }
+  InferenceService service(options, metrics.get(), auth.get());
   grpc::EnableDefaultHealthCheckService(true);
+  const bool reflection = options.reflection == ReflectionMode::kPublic ||
+                          (options.reflection == ReflectionMode::kUnlessAuth && auth == nullptr);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // The health service is gRPC's built-in one, which does not use the generated health proto:
   // touching its descriptor links the generated code in and registers health.proto in the
   // generated pool, so that reflection can describe grpc.health.v1.Health, not only list it.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok()) {
+    LogMessage(LogLevel::kError, credentials.status().message());
+    return kExitStartFailure;
+  }
   grpc::ServerBuilder builder;
+  if (!reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   int grpc_port = 0;
-  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port),
-                           grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(absl::StrCat(options.host, ":", options.port), *credentials, &grpc_port);
   // gRPC sets SO_REUSEPORT by default, so a second server on a port in use would start and
   // silently share its traffic; without it a port in use is a start-up error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -205,10 +283,20 @@ int Serve(const ServerOptions& options) {
   };
   set_health(false);
   LogLifecycle(absl::StrCat("listening on ", options.host, ":", grpc_port, " (loading the model)"));
+  int signal = 0;
 
-  absl::StatusOr<std::unique_ptr<engine::Backend>> backend =
-      engine::CreateBackend(options.model_dir, BackendOptionsOf(options));
-  absl::StatusOr<std::unique_ptr<TextCodec>> codec = TextCodec::Load(options.model_dir);
+  std::shared_ptr<LoadedModel> loaded = LoadModel(options, signals, &signal);
+  if (loaded == nullptr) {
+    // A signal while loading: nothing is serving yet, so there is nothing to drain. The loader
+    // thread may still be inside a long read (or a device call) that cannot be interrupted, so
+    // the process ends here without running destructors that would race with it.
+    LogLifecycle(absl::StrCat("signal ", signal, " while loading the model: stopped"));
+    server->Shutdown(std::chrono::system_clock::now());
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  absl::StatusOr<std::unique_ptr<engine::Backend>>& backend = loaded->backend;
+  absl::StatusOr<std::unique_ptr<TextCodec>>& codec = loaded->codec;
   if (!backend.ok() || !codec.ok()) {
     const absl::Status& s = !backend.ok() ? backend.status() : codec.status();
     LogMessage(LogLevel::kError, s.message());
@@ -222,7 +310,7 @@ int Serve(const ServerOptions& options) {
     server->Shutdown();
     return kExitStartFailure;
   }
-  service.SetEngine(engine->get(), codec->get(), ReadFile(options.model_dir + "/config.json"));
+  service.SetEngine(engine->get(), codec->get(), ReadConfigText(options.model_dir));
   if (metrics) metrics->SetEngine(engine->get());
   set_health(true);
   LogLifecycle(
@@ -239,7 +327,6 @@ int Serve(const ServerOptions& options) {
   const timespec poll_interval{
       static_cast<time_t>(poll_seconds),
       static_cast<long>((poll_seconds - static_cast<time_t>(poll_seconds)) * 1e9)};
-  int signal = 0;
   while (true) {
     signal = sigtimedwait(&signals, nullptr, &poll_interval);
     if (signal > 0) break;

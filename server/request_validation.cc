@@ -20,6 +20,15 @@ absl::Status CheckUtf8(absl::string_view field, absl::string_view text) {
   return Invalid(field, absl::StrCat("is not valid UTF-8 (byte offset ", bad, ")"));
 }
 
+}  // namespace
+
+absl::Status CheckRequestId(absl::string_view request_id) {
+  XLSTM_RETURN_IF_ERROR(engine::ValidateRequestId(request_id));
+  return CheckUtf8("request_id", request_id);
+}
+
+namespace {
+
 engine::ModelBounds BoundsOf(const ValidationContext& ctx) {
   return {ctx.config->vocab_size, ctx.num_slots};
 }
@@ -186,7 +195,7 @@ absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext
                                                          const v1::GenerateRequest& request,
                                                          uint64_t seed) {
   const engine::RequestLimits limits = RequestLimitsOf(*ctx.options);
-  XLSTM_RETURN_IF_ERROR(engine::ValidateRequestId(request.request_id()));
+  XLSTM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   engine::GenerateRequest r;
   XLSTM_ASSIGN_OR_RETURN(r.prompt, GeneratePrompt(ctx, request));
   r.sampling = Sampling(request.sampling(), seed);
@@ -195,8 +204,13 @@ absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext
   r.logprobs = request.logprobs();
   r.top_logprobs = request.top_logprobs();
   if (!request.parameters().empty()) {
-    return Invalid(absl::StrCat("parameters[\"", request.parameters().begin()->first, "\"]"),
-                   "is not a known parameter (none are supported yet)");
+    const v1::Parameter& first = request.parameters(0);
+    XLSTM_RETURN_IF_ERROR(CheckUtf8("parameters[0].key", first.key()));
+    // At most 64 bytes of the key in the message (cut on a UTF-8 boundary is not needed: the
+    // message is bytes to gRPC, and JSON logs replace a split character).
+    return Invalid(
+        absl::StrCat("parameters[\"", absl::string_view(first.key()).substr(0, 64), "\"]"),
+        "is not a known parameter (none are supported yet)");
   }
   if (ctx.codec != nullptr) {
     const TextCodec* codec = ctx.codec;
@@ -210,7 +224,7 @@ absl::StatusOr<engine::GenerateRequest> ToEngineGenerate(const ValidationContext
 absl::StatusOr<std::vector<engine::ScoreRequest>> ToEngineScores(const ValidationContext& ctx,
                                                                  const v1::ScoreRequest& request) {
   const engine::RequestLimits limits = RequestLimitsOf(*ctx.options);
-  XLSTM_RETURN_IF_ERROR(engine::ValidateRequestId(request.request_id()));
+  XLSTM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   XLSTM_RETURN_IF_ERROR(engine::ValidateScoreItemCount(request.items_size(), limits));
   std::vector<engine::ScoreRequest> out;
   for (int i = 0; i < request.items_size(); ++i) {

@@ -51,6 +51,10 @@ absl::StatusOr<std::vector<engine::EmbedRequest>> ToEngineEmbeds(const Validatio
 absl::StatusOr<std::vector<int32_t>> ToTokenIds(const ValidationContext& ctx,
                                                 const v1::TokenizeRequest& request);
 
+// "request_id": at most engine::kMaxRequestIdBytes bytes, then valid UTF-8 (it is `bytes` on the
+// wire so that this check, not the protobuf parser, refuses it).
+absl::Status CheckRequestId(absl::string_view request_id);
+
 // Refuses a text field by its byte length, before tokenizing: text that cannot fit in
 // max_prompt_tokens tokens (engine::CheckTextFitsTokens with this codec's bound).
 absl::Status CheckTextLength(const ValidationContext& ctx, absl::string_view field,

@@ -45,7 +45,7 @@ ScoreReactor::ScoreReactor(InferenceService* service, grpc::CallbackServerContex
   }
   // Refused by size at once rather than after waiting for a text worker (the texts' lengths are
   // checked by ToEngineScores, item by item, before any tokenizing).
-  if (absl::Status id = engine::ValidateRequestId(request->request_id()); !id.ok()) {
+  if (absl::Status id = CheckRequestId(request->request_id()); !id.ok()) {
     if (Metrics* m = service->metrics()) m->RequestRefused("invalid");
     FinishRefused(ToGrpc(id));
     return;

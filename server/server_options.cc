@@ -21,11 +21,15 @@ Table BuildTable() {
       .Text("model", &O::model_dir,
             "model directory (config.json, *.safetensors, optional tokenizer.json)", "DIR",
             /*required=*/true)
-      .Text("host", &O::host, "address to listen on (gRPC and metrics)", "ADDRESS")
+      .Text("host", &O::host, "address the gRPC server listens on", "ADDRESS")
       .Integer("port", &O::port, 0, kMaxPort,
                "gRPC port (0: pick a free one); a port in use is a start-up error")
       .Integer("metrics_port", &O::metrics_port, -1, kMaxPort,
                "Prometheus /metrics HTTP port (0: pick a free one; -1: off)")
+      .Text("metrics_host", &O::metrics_host,
+            "address /metrics listens on; loopback by default, since the page has no\n"
+            "authentication (0.0.0.0 or the pod IP for a Prometheus on another host)",
+            "ADDRESS")
       .Real("drain_grace_seconds", &O::drain_grace_seconds, 0, kMaxSeconds,
             "on SIGTERM or SIGINT, time in-flight requests get to finish", "SECONDS")
       .Choice("log_format", &O::log_format, kLogFormatNames,
@@ -36,7 +40,23 @@ Table BuildTable() {
               "inside the server)")
       .Real("stats_interval_seconds", &O::stats_interval_seconds, 0, kMaxSeconds,
             "a stats line (running, waiting, slots, tokens/s) this often while busy; 0: off",
-            "SECONDS");
+            "SECONDS")
+      .Text("auth_token_file", &O::auth_token_file,
+            "bearer tokens, one a line, re-read when the file changes: every xlstm.v1 RPC\n"
+            "then needs 'authorization: Bearer TOKEN' (health never does); empty: no auth",
+            "PATH")
+      .Text("tls_cert", &O::tls_cert,
+            "PEM certificate chain: serve gRPC over TLS (with --tls-key); re-read when it\n"
+            "changes",
+            "PATH")
+      .Text("tls_key", &O::tls_key, "PEM private key of --tls-cert", "PATH")
+      .Text("tls_client_ca", &O::tls_client_ca,
+            "PEM CA bundle: mutual TLS, every client must present a certificate it signed", "PATH")
+      .Integer("tls_reload_seconds", &O::tls_reload_seconds, 1, 86400,
+               "how often the TLS files are re-read (rotation without a restart)")
+      .Choice("reflection", &O::reflection, kReflectionModeNames,
+              "grpc.reflection: unless-auth (on without --auth-token-file, off with it),\n"
+              "public (on, without a token even when auth is on), off");
   t.Group("Backend (engine::BackendOptions)")
       .Choice("backend", &O::backend, engine::kBackendKindNames,
               "compute backend (auto: cuda when this build has it and a GPU is visible)")
@@ -81,6 +101,16 @@ Table BuildTable() {
     return absl::InvalidArgumentError(
         absl::StrCat("--default-max-new-tokens: ", o.default_max_new_tokens,
                      " is above --max-new-tokens-limit ", o.max_new_tokens_limit));
+  });
+  t.Check([](const ServerOptions& o) -> absl::Status {
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key: give both or neither");
+    }
+    if (!o.tls_client_ca.empty() && o.tls_cert.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-client-ca: mutual TLS needs the server's own --tls-cert and --tls-key");
+    }
+    return absl::OkStatus();
   });
   return t;
 }

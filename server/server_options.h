@@ -5,9 +5,12 @@
 #ifndef XLSTM_SERVER_SERVER_OPTIONS_H_
 #define XLSTM_SERVER_SERVER_OPTIONS_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 
+#include "absl/strings/string_view.h"
 #include "common/option_table.h"
 #include "engine/backend_factory.h"
 #include "engine/serving/engine.h"
@@ -21,16 +24,35 @@ namespace xlstm::server {
 // Triton's own 8002, so that both servers and a Prometheus can share a node.
 inline constexpr int32_t kDefaultMetricsPort = 50052;
 
+// Whether grpc.reflection is served. gRPC's reflection service cannot check our tokens, so with
+// --auth-token-file it is off unless the operator asks for it to be public.
+enum class ReflectionMode { kUnlessAuth, kPublic, kOff };
+inline constexpr std::array<std::pair<absl::string_view, ReflectionMode>, 3> kReflectionModeNames =
+    {{
+        {"unless-auth", ReflectionMode::kUnlessAuth},
+        {"public", ReflectionMode::kPublic},
+        {"off", ReflectionMode::kOff},
+    }};
+
 struct ServerOptions {
   // The server process.
   std::string model_dir;
   std::string host = "0.0.0.0";
   int32_t port = 50051;
   int32_t metrics_port = kDefaultMetricsPort;  // 0: pick a free one; -1: no metrics endpoint
+  // Loopback by default: /metrics has no authentication and tells anyone who can reach it the
+  // model's traffic and the server's limits, so exposing it is the operator's explicit choice.
+  std::string metrics_host = "127.0.0.1";
   double drain_grace_seconds = 30;
   LogFormat log_format = LogFormat::kText;
   LogLevel log_level = LogLevel::kInfo;
   double stats_interval_seconds = 10;  // 0: no periodic stats line
+  std::string auth_token_file;         // empty: no authentication
+  std::string tls_cert;                // empty: plaintext (with tls_key)
+  std::string tls_key;
+  std::string tls_client_ca;        // non-empty: mutual TLS
+  int32_t tls_reload_seconds = 10;  // how often the certificate files are re-read
+  ReflectionMode reflection = ReflectionMode::kUnlessAuth;
 
   // The backend (engine::BackendOptions).
   engine::BackendKind backend = engine::BackendKind::kAuto;

@@ -26,6 +26,9 @@ PACKAGES=(
   prometheus-cpp-dev prometheus
   # Server logs.
   libspdlog-dev
+  # Bearer tokens are kept as SHA-256 digests and compared in constant time (libcrypto); the
+  # TLS tests make their certificates with the openssl command.
+  libssl-dev openssl
   # Tests.
   libgtest-dev libgmock-dev
   # JSON (config.json, safetensors headers).
@@ -37,6 +40,9 @@ PACKAGES=(
 )
 if [[ $SET == all ]]; then
   PACKAGES+=(
+    # Fuzzing and the sanitizer build (tools/dev.sh test and fuzz): clang and its
+    # libFuzzer/sanitizer runtimes.
+    clang libclang-rt-14-dev
     # The container test (tools/container-test.sh): a bookworm base image from Debian's mirror,
     # built and run with buildah (no Docker engine needed).
     buildah debootstrap

@@ -5,10 +5,14 @@
 #                       start xlstm-server on it (free port), stream a generation, check health,
 #                       score a continuation with xlstm-client, then stop the server (SIGTERM)
 #   tools/dev.sh test   install dependencies, build, run every test (plus the model-loading
-#                       tests under address/undefined sanitizers), then build everything again
-#                       as Release, the build type packagers and Dockerfiles use, and build
+#                       tests under address/undefined sanitizers, in a clang build that also
+#                       has the fuzzers), build everything again as Release (the build type
+#                       packagers and Dockerfiles use), run each fuzzer for 15 s, and build
 #                       and run the container image (tools/container-test.sh, needs root)
 #   tools/dev.sh build  install dependencies and build only
+#   tools/dev.sh fuzz [SECONDS]
+#                       build the libFuzzer targets (clang, ASan+UBSan, in $BUILD_DIR-sanitize)
+#                       and run each for SECONDS (default 20) from tests/data/fuzz/<target>/
 #
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores), DEMO_MODEL (default
 # $BUILD_DIR/models/demo), DEMO_READY_TIMEOUT (seconds to wait for the server, default 60).
@@ -23,6 +27,42 @@ build() {
   bash tools/bootstrap.sh
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+# The libFuzzer targets of fuzz/ and the corpus directory each one starts from.
+FUZZERS=(model_config safetensors model_dir tokenizer_json request_validation)
+
+# One clang build with ASan+UBSan serves both the sanitizer tests and the fuzzers (libFuzzer
+# needs clang), so CI compiles the sanitized libraries once. Extra targets: $@.
+SANITIZE_DIR="$BUILD_DIR-sanitize"
+sanitize_build() {
+  cmake -S . -B "$SANITIZE_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DXLSTM_ENABLE_CUDA=OFF \
+    -DXLSTM_FUZZ=ON -DXLSTM_SANITIZE="address;undefined"
+  cmake --build "$SANITIZE_DIR" -j "$JOBS" --target "${FUZZERS[@]/#/fuzz_}" "$@"
+}
+
+# Runs every fuzzer for $1 seconds. New inputs go to $SANITIZE_DIR/corpus/<target> (the
+# committed seeds in tests/data/fuzz/<target> are only read); a crash stops with its input
+# saved as $SANITIZE_DIR/crash-<target>-*, to be committed to tests/data/fuzz/<target>/.
+fuzz_run() {
+  local seconds=$1 name
+  for name in "${FUZZERS[@]}"; do
+    local corpus="$SANITIZE_DIR/corpus/$name"
+    mkdir -p "$corpus"
+    echo "== fuzz_$name for ${seconds}s"
+    local log="$SANITIZE_DIR/fuzz_$name.log" status=0
+    "$SANITIZE_DIR/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$SANITIZE_DIR/crash-$name-" \
+      "$corpus" "tests/data/fuzz/$name" >"$log" 2>&1 || status=$?
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|SUMMARY|Test unit written' \
+      "$log" || true
+    if ((status != 0)); then
+      tail -40 "$log" >&2
+      echo "dev.sh: fuzz_$name failed (status $status); the input is $SANITIZE_DIR/crash-$name-*" >&2
+      return 1
+    fi
+  done
 }
 
 demo_model() {
@@ -130,12 +170,13 @@ case "${1:-}" in
   test)
     build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
-    # Malformed-input handling must also hold under the sanitizers.
-    cmake -S . -B "$BUILD_DIR-sanitize" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-      -DXLSTM_SANITIZE="address;undefined" -DXLSTM_ENABLE_CUDA=OFF
-    cmake --build "$BUILD_DIR-sanitize" -j "$JOBS" --target model_loading_test model_config_test dtype_test
-    ctest --test-dir "$BUILD_DIR-sanitize" --output-on-failure -j "$JOBS" \
+    # Malformed-input handling must also hold under the sanitizers (clang, ASan+UBSan; the same
+    # build has the fuzzers).
+    sanitize_start=$SECONDS
+    sanitize_build model_loading_test model_config_test dtype_test
+    ctest --test-dir "$SANITIZE_DIR" --output-on-failure -j "$JOBS" \
       -R '^(ModelLoadingTest|ModelConfigTest|DTypeTest)\.'
+    echo "dev.sh: sanitizer build and tests took $((SECONDS - sanitize_start))s"
     # Release (-O3) must build: GCC's optimizer-driven warnings (-Werror=restrict,
     # -Wstringop-overflow, ...) fire only there. CUDA is off to keep CI short: nvcc compiles the
     # CUDA backend in the build above wherever it is installed. Through ccache with the repo as
@@ -148,6 +189,11 @@ case "${1:-}" in
     env -u LANG -u LC_ALL -u LC_CTYPE -u LC_MESSAGES CCACHE_BASEDIR="$PWD" \
       cmake --build "$BUILD_DIR-release" -j "$JOBS"
     echo "dev.sh: Release build took $((SECONDS - release_start))s"
+    # Fuzzing, short: every target for 15 s from its committed seeds (which include the inputs of
+    # every crash found so far), in the sanitizer build above.
+    fuzz_start=$SECONDS
+    fuzz_run "${FUZZ_SECONDS:-15}"
+    echo "dev.sh: fuzz short runs (${#FUZZERS[@]} targets) took $((SECONDS - fuzz_start))s"
     # The Dockerfile, built with buildah and run: the server in the image, driven from here.
     container_start=$SECONDS
     SUDO=""
@@ -156,8 +202,13 @@ case "${1:-}" in
       $SUDO bash tools/container-test.sh
     echo "dev.sh: container test took $((SECONDS - container_start))s"
     ;;
+  fuzz)
+    bash tools/bootstrap.sh
+    sanitize_build
+    fuzz_run "${2:-20}"
+    ;;
   *)
-    echo "usage: tools/dev.sh demo|test|build" >&2
+    echo "usage: tools/dev.sh demo|test|build|fuzz [SECONDS]" >&2
     exit 2
     ;;
 esac

@@ -1,15 +1,14 @@
 #include "engine/tokenizer/tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "common/untrusted_file.h"
 #include "engine/tokenizer/absl_compat.h"
 #include "engine/tokenizer/utf8.h"
-#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::tokenizer {
@@ -43,12 +42,9 @@ absl::Status Prefixed(std::string_view source, const absl::Status& status) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open tokenizer file"));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  return FromJsonString(contents.str(), path);
+  absl::StatusOr<std::string> contents = files::ReadRegularFile(path, files::kMaxJsonFileBytes);
+  if (!contents.ok()) return contents.status();
+  return FromJsonString(*contents, path);
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJsonString(std::string_view contents,

@@ -1,13 +1,12 @@
 #include "engine/tokenizer/tokenizer_files.h"
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/untrusted_file.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::tokenizer {
@@ -18,14 +17,12 @@ namespace fs = std::filesystem;
 
 // Parses an optional JSON file: nullopt when absent.
 absl::StatusOr<std::optional<json>> ReadOptionalJson(const fs::path& path) {
-  std::error_code error;
-  if (!fs::exists(path, error)) return std::optional<json>();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  std::ostringstream contents;
-  contents << in.rdbuf();
+  XLSTM_ASSIGN_OR_RETURN(const bool exists, files::Exists(path.string()));
+  if (!exists) return std::optional<json>();
+  XLSTM_ASSIGN_OR_RETURN(const std::string contents,
+                         files::ReadRegularFile(path.string(), files::kMaxJsonFileBytes));
   try {
-    json parsed = json::parse(contents.str());
+    json parsed = json::parse(contents);
     if (!parsed.is_object()) {
       return absl::InvalidArgumentError(absl::StrCat(path.string(), ": must be a JSON object"));
     }
@@ -85,17 +82,17 @@ absl::StatusOr<std::vector<int32_t>> TokenizerFiles::EncodePrompt(std::string_vi
 }
 
 bool HasTokenizer(const std::string& model_dir) {
-  std::error_code error;
-  return fs::is_regular_file(fs::path(model_dir) / "tokenizer.json", error);
+  // Anything at that path counts (a FIFO, a symlink loop): loading it then fails naming the
+  // file, rather than the model silently serving without text support.
+  absl::StatusOr<bool> exists = files::Exists((fs::path(model_dir) / "tokenizer.json").string());
+  return !exists.ok() || *exists;
 }
 
 absl::StatusOr<TokenizerFiles> LoadTokenizerFiles(const std::string& model_dir) {
   const fs::path dir(model_dir);
   const fs::path tokenizer_path = dir / "tokenizer.json";
-  std::error_code error;
-  if (!fs::is_regular_file(tokenizer_path, error)) {
-    return absl::NotFoundError(absl::StrCat(tokenizer_path.string(), ": not found"));
-  }
+  XLSTM_ASSIGN_OR_RETURN(const bool exists, files::Exists(tokenizer_path.string()));
+  if (!exists) return absl::NotFoundError(absl::StrCat(tokenizer_path.string(), ": not found"));
   TokenizerFiles files;
   XLSTM_ASSIGN_OR_RETURN(files.tokenizer, Tokenizer::FromFile(tokenizer_path.string()));
 

@@ -35,7 +35,8 @@ struct TokenizerFiles {
   absl::StatusOr<std::vector<int32_t>> EncodePrompt(std::string_view text) const;
 };
 
-// Whether `model_dir` holds a tokenizer.json.
+// Whether `model_dir` has something at tokenizer.json (anything, even a FIFO or a symlink
+// loop: LoadTokenizerFiles then refuses it naming the file).
 bool HasTokenizer(const std::string& model_dir);
 
 // Loads `model_dir`/tokenizer.json and the optional config files. NotFound when tokenizer.json

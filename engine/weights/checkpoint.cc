@@ -1,12 +1,11 @@
 #include "engine/weights/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/untrusted_file.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::engine {
@@ -18,11 +17,17 @@ constexpr char kSingleFile[] = "model.safetensors";
 constexpr char kIndexFile[] = "model.safetensors.index.json";
 
 absl::StatusOr<std::string> ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  return files::ReadRegularFile(path.string(), files::kMaxJsonFileBytes);
+}
+
+// Parses a JSON file's text; every nlohmann error (parse_error, and out_of_range for a number
+// that overflows a double, 1e999) becomes InvalidArgument naming the file.
+absl::StatusOr<nlohmann::json> ParseJson(const fs::path& path, const std::string& text) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": invalid JSON: ", e.what()));
+  }
 }
 
 // Shard names come from a file we do not trust: they must be plain names in the model directory.
@@ -33,14 +38,10 @@ bool IsPlainFileName(const std::string& name) {
 
 // generation_config.json's eos_token_id, when present, is what HF generate() stops on.
 absl::Status ApplyGenerationConfig(const fs::path& path, ModelConfig* config) {
-  if (!fs::exists(path)) return absl::OkStatus();
+  XLSTM_ASSIGN_OR_RETURN(const bool exists, files::Exists(path.string()));
+  if (!exists) return absl::OkStatus();
   XLSTM_ASSIGN_OR_RETURN(std::string text, ReadText(path));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": invalid JSON: ", e.what()));
-  }
+  XLSTM_ASSIGN_OR_RETURN(const nlohmann::json j, ParseJson(path, text));
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(path.string(), ": expected a JSON object"));
   }
@@ -77,24 +78,20 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   XLSTM_ASSIGN_OR_RETURN(ckpt->config_, ModelConfig::FromFile((dir / "config.json").string()));
   XLSTM_RETURN_IF_ERROR(ApplyGenerationConfig(dir / "generation_config.json", &ckpt->config_));
 
-  if (fs::exists(dir / kSingleFile)) {
+  XLSTM_ASSIGN_OR_RETURN(const bool single, files::Exists((dir / kSingleFile).string()));
+  if (single) {
     XLSTM_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open((dir / kSingleFile).string()));
     XLSTM_RETURN_IF_ERROR(ckpt->AddFile(std::move(file)));
     return ckpt;
   }
   const fs::path index_path = dir / kIndexFile;
-  if (!fs::exists(index_path)) {
+  XLSTM_ASSIGN_OR_RETURN(const bool indexed, files::Exists(index_path.string()));
+  if (!indexed) {
     return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kSingleFile, " and no ", kIndexFile,
                                             " (only safetensors weights are supported)"));
   }
   XLSTM_ASSIGN_OR_RETURN(std::string index_text, ReadText(index_path));
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(index_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index_path.string(), ": invalid JSON: ", e.what()));
-  }
+  XLSTM_ASSIGN_OR_RETURN(const nlohmann::json index, ParseJson(index_path, index_text));
   auto map_it = index.is_object() ? index.find("weight_map") : index.end();
   if (map_it == index.end() || !map_it->is_object()) {
     return absl::InvalidArgumentError(

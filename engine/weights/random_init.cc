@@ -9,8 +9,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
+#include "engine/weights/safetensors.h"
 #include "engine/weights/safetensors_writer.h"
 
 namespace xlstm::engine {
@@ -138,7 +140,39 @@ absl::Status WriteText(const std::filesystem::path& path, const std::string& tex
   return absl::OkStatus();
 }
 
+// Refuses shapes whose weights would not fit the limits (random_init.h). Sizes are summed in
+// long double: with dims up to 2^24 a tensor has up to 2^48 elements and a model thousands of
+// tensors, which can overflow uint64.
+absl::Status CheckSizes(const ModelConfig& c, const std::vector<RandomTensor>& tensors,
+                        DType dtype) {
+  long double total_bytes = 0;
+  for (const RandomTensor& t : tensors) {
+    long double elements = 1;
+    for (int64_t d : t.spec.shape) elements *= static_cast<long double>(d);
+    if (elements > static_cast<long double>(kMaxRandomTensorElements)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "tensor '%s' %s would have %.4g elements (hidden_size %d, vocab_size %d), over the "
+          "limit of %d elements for one random tensor",
+          t.spec.name, ShapeToString(t.spec.shape), static_cast<double>(elements), c.hidden_size,
+          c.vocab_size, kMaxRandomTensorElements));
+    }
+    total_bytes += elements * static_cast<long double>(DTypeSize(dtype));
+  }
+  if (total_bytes > static_cast<long double>(kMaxRandomModelBytes)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the weights would take %.4g bytes in %s (hidden_size %d, num_blocks %d, vocab_size %d), "
+        "over the limit of %d bytes (64 GiB) for a random model",
+        static_cast<double>(total_bytes), DTypeName(dtype), c.hidden_size, c.num_blocks,
+        c.vocab_size, kMaxRandomModelBytes));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckRandomModelSize(const ModelConfig& config, DType dtype) {
+  return CheckSizes(config, ListTensors(config, dtype), dtype);
+}
 
 absl::Status WriteRandomModel(const ModelConfig& config, uint64_t seed, DType dtype,
                               const std::string& out_dir) {
@@ -146,6 +180,8 @@ absl::Status WriteRandomModel(const ModelConfig& config, uint64_t seed, DType dt
     return absl::InvalidArgumentError(
         absl::StrCat("weight dtype must be F32, BF16 or F16, got ", DTypeName(dtype)));
   }
+  const std::vector<RandomTensor> tensors = ListTensors(config, dtype);
+  XLSTM_RETURN_IF_ERROR(CheckSizes(config, tensors, dtype));
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat(out_dir, ": cannot create: ", ec.message()));
@@ -157,7 +193,6 @@ absl::Status WriteRandomModel(const ModelConfig& config, uint64_t seed, DType dt
                                                  : "float16";
   XLSTM_RETURN_IF_ERROR(WriteText(dir / "config.json", written.ToJson()));
 
-  const std::vector<RandomTensor> tensors = ListTensors(config, dtype);
   std::vector<TensorSpec> specs;
   for (const RandomTensor& t : tensors) specs.push_back(t.spec);
   std::vector<float> values;

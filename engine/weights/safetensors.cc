@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/untrusted_file.h"
 #include "nlohmann/json.hpp"
 
 namespace xlstm::engine {
@@ -108,16 +108,11 @@ std::string ShapeToString(const std::vector<int64_t>& shape) {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return FileError(path, "not a regular file");
-  }
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  // Never a blocking open: a FIFO in place of the file must be refused, not waited on.
+  uint64_t file_size = 0;
+  absl::StatusOr<int> opened = files::OpenRegularFile(path, &file_size);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   if (file_size < 8) {
     ::close(fd);
     return FileError(path, absl::StrCat("file is ", file_size,
@@ -145,7 +140,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   Json header;
   try {
     header = Json::parse(header_begin, header_begin + header_len);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // parse_error, and out_of_range for numbers that overflow a double (1e999).
     return FileError(path, absl::StrCat("header is not valid JSON: ", e.what()));
   }
   if (!header.is_object()) return FileError(path, "header is not a JSON object");

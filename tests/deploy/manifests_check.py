@@ -49,7 +49,8 @@ def check_server_args(server, where, args):
     on the missing config.json (exit 1), never on a flag (exit 2). --backend cuda in a build or
     on a machine without CUDA fails on the backend instead, also after parsing (exit 1)."""
     with tempfile.TemporaryDirectory() as empty:
-        swapped = {"model": empty, "host": "127.0.0.1", "port": "0", "metrics-port": "0"}
+        swapped = {"model": empty, "host": "127.0.0.1", "port": "0", "metrics-port": "0",
+                   "metrics-host": "127.0.0.1"}
         run = []
         for arg in args:
             name = arg[2:].split("=", 1)[0]
@@ -78,6 +79,9 @@ def check_workload(name, objects, adapter_metrics, server, dockerfile):
     args = c["args"]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     check(ports == {"grpc": 50051, "metrics": 50052}, f"{name}: container ports {ports}")
+    # The server binds /metrics to loopback unless told otherwise; the PodMonitor scrapes the pod.
+    check(flag(args, "metrics-host") == "0.0.0.0",
+          f"{name}: --metrics-host=0.0.0.0 is missing, so Prometheus cannot scrape the pod: {args}")
     check(flag(args, "port") == "50051" and flag(args, "metrics-port") == "50052",
           f"{name}: --port/--metrics-port do not match the container ports: {args}")
     check(flag(args, "host") == "0.0.0.0", f"{name}: the server must listen on 0.0.0.0: {args}")

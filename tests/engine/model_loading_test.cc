@@ -1,8 +1,14 @@
 // Malformed model directories: every class of bad input gets an error that names the file,
 // the tensor or field, and expected vs actual; none crashes (this binary also runs under the
 // address/undefined sanitizer build in CI).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 
 #include "engine/cpu/cpu_model.h"
@@ -288,6 +294,93 @@ TEST_F(ModelLoadingTest, ShardedIndexErrors) {
   EXPECT_THAT(LoadError(), HasSubstr("must be a file name in the model directory"));
   std::ofstream(dir_ / "model.safetensors.index.json", std::ios::trunc) << "{\"weight_map\": 3}";
   EXPECT_THAT(LoadError(), HasSubstr("missing object 'weight_map'"));
+}
+
+// nlohmann::json reports a number that overflows a double as out_of_range, not parse_error;
+// both must come back as an error naming the file, never as an exception.
+TEST_F(ModelLoadingTest, OverflowingNumberInConfig) {
+  WriteConfig(R"({"model_type": "xlstm", "chunk_size": 1e999})");
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("config.json"), HasSubstr("invalid JSON"),
+                                 HasSubstr("number overflow")));
+}
+
+TEST_F(ModelLoadingTest, OverflowingNumberInSafetensorsHeader) {
+  const std::string header = R"({"x": {"dtype": "F32", "shape": [1e999], "data_offsets": [0, 4]}})";
+  WriteRaw(WeightsPath(), header.size(), header, 4);
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"),
+                                 HasSubstr("header is not valid JSON"), HasSubstr("overflow")));
+}
+
+TEST_F(ModelLoadingTest, OverflowingNumberInGenerationConfig) {
+  std::ofstream(dir_ / "generation_config.json") << R"({"eos_token_id": 1e999})";
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("generation_config.json"), HasSubstr("invalid JSON"),
+                                 HasSubstr("number overflow")));
+}
+
+TEST_F(ModelLoadingTest, OverflowingNumberInShardIndex) {
+  fs::remove(WeightsPath());
+  std::ofstream(dir_ / "model.safetensors.index.json") << R"({"metadata": {"total_size": 1e999}})";
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors.index.json"),
+                                 HasSubstr("invalid JSON"), HasSubstr("number overflow")));
+}
+
+// A symlink to itself: stat() fails with ELOOP, which std::filesystem::exists throws on.
+TEST_F(ModelLoadingTest, SymlinkLoopAtWeights) {
+  fs::remove(WeightsPath());
+  fs::create_symlink("model.safetensors", WeightsPath());
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("model.safetensors"),
+                                 HasSubstr("Too many levels of symbolic links")));
+}
+
+TEST_F(ModelLoadingTest, SymlinkLoopAtGenerationConfig) {
+  fs::create_symlink("generation_config.json", dir_ / "generation_config.json");
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("generation_config.json"),
+                                 HasSubstr("Too many levels of symbolic links")));
+}
+
+// Loads in the background and expects an answer within 10 s. A loader that blocks on the FIFO
+// (open() of a FIFO waits for a writer) is released by opening the FIFO for writing, so that a
+// failing test ends instead of hanging.
+std::string LoadErrorWithin10s(const fs::path& dir, const fs::path& fifo) {
+  std::future<absl::Status> load =
+      std::async(std::launch::async, [dir] { return ModelWeights::Load(dir.string()).status(); });
+  if (load.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "loading a model with a FIFO at " << fifo << " hangs";
+    const int fd = ::open(fifo.c_str(), O_WRONLY);
+    if (fd >= 0) ::close(fd);
+  }
+  return std::string(load.get().message());
+}
+
+TEST_F(ModelLoadingTest, FifoInPlaceOfWeightsIsRefusedWithoutBlocking) {
+  fs::remove(WeightsPath());
+  ASSERT_EQ(::mkfifo(WeightsPath().c_str(), 0600), 0);
+  EXPECT_THAT(
+      LoadErrorWithin10s(dir_, WeightsPath()),
+      AllOf(HasSubstr("model.safetensors"), HasSubstr("is a FIFO; expected a regular file")));
+}
+
+TEST_F(ModelLoadingTest, FifoInPlaceOfConfigIsRefusedWithoutBlocking) {
+  fs::remove(dir_ / "config.json");
+  ASSERT_EQ(::mkfifo((dir_ / "config.json").c_str(), 0600), 0);
+  EXPECT_THAT(LoadErrorWithin10s(dir_, dir_ / "config.json"),
+              AllOf(HasSubstr("config.json"), HasSubstr("is a FIFO; expected a regular file")));
+}
+
+TEST_F(ModelLoadingTest, DirectoryInPlaceOfGenerationConfig) {
+  fs::create_directory(dir_ / "generation_config.json");
+  EXPECT_THAT(LoadError(), AllOf(HasSubstr("generation_config.json"),
+                                 HasSubstr("is a directory; expected a regular file")));
+}
+
+TEST_F(ModelLoadingTest, RandomModelOverTheSizeLimitIsRefusedBeforeWriting) {
+  ModelConfig c = config_;
+  c.hidden_size = c.embedding_dim = 1'000'000;
+  c.vocab_size = 50'304;
+  const fs::path out = dir_ / "huge";
+  const absl::Status s = WriteRandomModel(c, 1, DType::kBF16, out.string());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("over the limit of"));
+  EXPECT_FALSE(fs::exists(out)) << "nothing is written for a refused config";
 }
 
 TEST_F(ModelLoadingTest, TiedHeadFallsBackToEmbeddingsOnlyWhenAbsentAndTied) {

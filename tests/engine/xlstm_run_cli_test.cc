@@ -1,5 +1,6 @@
 // Runs the built xlstm-run binary the way users (and outside checks) do, and compares its JSON
 // with the Hugging Face references.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -22,9 +23,10 @@ struct CommandResult {
   std::string out;  // stdout and stderr together
 };
 
+// `timeout 60` ends a hung run with status 124, so a hang fails the test instead of blocking it.
 CommandResult RunCli(const std::string& args) {
-  const std::string command =
-      std::string(XLSTM_BINARY_DIR) + "/tools/xlstm_run/xlstm-run " + args + " 2>&1";
+  const std::string command = "timeout 60 " + std::string(XLSTM_BINARY_DIR) +
+                              "/tools/xlstm_run/xlstm-run " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   char buffer[4096];
@@ -170,6 +172,92 @@ TEST(XlstmRunCliTextTest, PromptTextEqualsItsTokenIdsWithBos) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.out, HasSubstr("--prompt: needs a tokenizer.json"));
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace xlstm
+
+namespace xlstm {
+namespace {
+
+// Malformed model directories never crash (rc 134) or hang (timeout's 124) xlstm-run: exit 1
+// with an error naming the file.
+class XlstmRunCliMalformedModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/xlstm_run_malformed_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::copy(std::string(XLSTM_TEST_DATA_DIR) + "/hf/default", dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  CommandResult Generate() {
+    return RunCli("generate --model " + dir_ + " --ids 1,2 --max-new-tokens 2 --json");
+  }
+  std::string dir_;
+};
+
+TEST_F(XlstmRunCliMalformedModelTest, OverflowingNumberInConfig) {
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(dir_ + "/config.json"));
+  config.erase("chunk_size");
+  std::string text = config.dump();
+  text.insert(text.size() - 1, ", \"chunk_size\": 1e999");
+  std::ofstream(dir_ + "/config.json", std::ios::trunc) << text;
+  const CommandResult r = Generate();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("config.json: invalid JSON"));
+  EXPECT_THAT(r.out, HasSubstr("number overflow"));
+}
+
+TEST_F(XlstmRunCliMalformedModelTest, OverflowingNumberInGenerationConfig) {
+  std::ofstream(dir_ + "/generation_config.json", std::ios::trunc) << R"({"eos_token_id": 1e999})";
+  const CommandResult r = Generate();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("generation_config.json: invalid JSON"));
+}
+
+TEST_F(XlstmRunCliMalformedModelTest, SymlinkLoopAtWeights) {
+  std::filesystem::remove(dir_ + "/model.safetensors");
+  std::filesystem::create_symlink("model.safetensors", dir_ + "/model.safetensors");
+  const CommandResult r = Generate();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.safetensors: cannot resolve: Too many levels"));
+}
+
+TEST_F(XlstmRunCliMalformedModelTest, SymlinkLoopAtGenerationConfig) {
+  std::filesystem::remove(dir_ + "/generation_config.json");
+  std::filesystem::create_symlink("generation_config.json", dir_ + "/generation_config.json");
+  const CommandResult r = Generate();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("generation_config.json: cannot resolve: Too many levels"));
+}
+
+TEST_F(XlstmRunCliMalformedModelTest, FifoInPlaceOfWeights) {
+  std::filesystem::remove(dir_ + "/model.safetensors");
+  ASSERT_EQ(mkfifo((dir_ + "/model.safetensors").c_str(), 0600), 0);
+  const CommandResult r = Generate();
+  EXPECT_EQ(r.exit_code, 1) << "124 means it hung; output: " << r.out;
+  EXPECT_THAT(r.out, HasSubstr("model.safetensors: is a FIFO; expected a regular file"));
+}
+
+TEST_F(XlstmRunCliMalformedModelTest, InitRandomRefusesAnAbsurdConfig) {
+  const std::string config = dir_ + "/huge.json";
+  std::ofstream(config) << R"({"vocab_size": 50304, "hidden_size": 1000000, "num_heads": 4})";
+  const CommandResult r =
+      RunCli("init-random --config " + config + " --seed 1 --out " + dir_ + "/huge_model");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(config + ": "));
+  EXPECT_THAT(r.out, HasSubstr("over the limit of"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/huge_model"));
+}
+
+TEST_F(XlstmRunCliMalformedModelTest, InitRandomRefusesAnOverflowingConfig) {
+  const std::string config = dir_ + "/overflow.json";
+  std::ofstream(config) << R"({"hidden_size": 64, "num_heads": 2, "norm_eps": -1e999})";
+  const CommandResult r =
+      RunCli("init-random --config " + config + " --seed 1 --out " + dir_ + "/out");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr(config + ": invalid JSON"));
 }
 
 }  // namespace

@@ -50,8 +50,9 @@ def main():
             request_serializer=pb.ScoreRequest.SerializeToString,
             response_deserializer=pb.ScoreResponse.FromString)
 
+        # request_id is `bytes` (UTF-8 checked by the server); responses echo it as a string.
         req = pb.GenerateRequest(
-            request_id="py-1", ids=pb.TokenIds(ids=[5, 17, 9]),
+            request_id=b"py-1", ids=pb.TokenIds(ids=[5, 17, 9]),
             sampling=pb.SamplingOptions(temperature=0.0),
             stopping=pb.StoppingOptions(max_new_tokens=16, ignore_eos=True), logprobs=True)
         ids, final = [], None

@@ -2,12 +2,11 @@
 // (fields left out take HF's defaults; model_type may be omitted).
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/untrusted_file.h"
 #include "engine/weights/random_init.h"
 #include "nlohmann/json.hpp"
 #include "tools/xlstm_run/cli_util.h"
@@ -31,11 +30,8 @@ absl::Status InitRandom() {
   if (out_dir.empty()) return FlagError("out", "is required (the model directory to write)");
   XLSTM_ASSIGN_OR_RETURN(engine::DType dtype, DTypeFromFlag(absl::GetFlag(FLAGS_dtype)));
 
-  std::ifstream in(config_path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(config_path, ": cannot open"));
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string json_text = text.str();
+  XLSTM_ASSIGN_OR_RETURN(std::string json_text,
+                         files::ReadRegularFile(config_path, files::kMaxJsonFileBytes));
   // A hand-written config may leave model_type out; it can only be xlstm here.
   try {
     nlohmann::json j = nlohmann::json::parse(json_text);
@@ -43,11 +39,15 @@ absl::Status InitRandom() {
       j["model_type"] = "xlstm";
       json_text = j.dump();
     }
-  } catch (const nlohmann::json::parse_error&) {
-    // FromJson reports the parse error with the file name.
+  } catch (const nlohmann::json::exception&) {
+    // FromJson reports the parse error (or the overflowing number) with the file name.
   }
   XLSTM_ASSIGN_OR_RETURN(engine::ModelConfig config,
                          engine::ModelConfig::FromJson(json_text, config_path));
+  if (absl::Status sized = engine::CheckRandomModelSize(config, dtype); !sized.ok()) {
+    // Name the config: its dims are what makes the model too large.
+    return absl::Status(sized.code(), absl::StrCat(config_path, ": ", sized.message()));
+  }
   XLSTM_RETURN_IF_ERROR(
       engine::WriteRandomModel(config, absl::GetFlag(FLAGS_seed), dtype, out_dir));
 
