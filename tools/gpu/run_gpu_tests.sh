@@ -6,12 +6,12 @@
 #
 # Steps (each runs even when an earlier one failed; the summary lists them all):
 #   1. the device as nvidia-smi sees it (informational);
-#   2. cuda_kernels_test, cuda_backend_test and cuda_sampling_test, with XLSTM_REQUIRE_CUDA=1 so
-#      that a test that finds no device fails instead of skipping;
+#   2. cuda_kernels_test, cuda_backend_test, cuda_sampling_test and cuda_embedding_test, with
+#      XLSTM_REQUIRE_CUDA=1 so that a test that finds no device fails instead of skipping;
 #   3. compute-sanitizer --tool memcheck on cuda_kernels_test, without its largest mLSTM shapes
 #      (MEMCHECK_FILTER) to stay within about two minutes, and on the small-vocabulary tests of
 #      cuda_sampling_test (SAMPLING_MEMCHECK_FILTER: every sampling kernel and the CUB sort, many
-#      sort groups and staging batches, in seconds).
+#      sort groups and staging batches, in seconds), and on cuda_embedding_test's default fixture.
 # Exits non-zero when any step failed.
 #
 # Environment:
@@ -68,7 +68,7 @@ fail_step() {
 binary_ready() {
   local binary=$1
   if [[ ! -x $binary ]]; then
-    echo "missing $binary (build the cuda_kernels_test, cuda_backend_test and cuda_sampling_test targets)"
+    echo "missing $binary (build the cuda_kernels_test, cuda_backend_test, cuda_sampling_test and cuda_embedding_test targets)"
     return 1
   fi
   local missing
@@ -96,7 +96,7 @@ else
   echo "nvidia-smi not found"
 fi
 
-for test in cuda_kernels_test cuda_backend_test cuda_sampling_test; do
+for test in cuda_kernels_test cuda_backend_test cuda_sampling_test cuda_embedding_test; do
   binary=$BUILD_DIR/tests/cuda/$test
   if reason=$(binary_ready "$binary"); then
     run_step "$test" "$binary" --gtest_output="xml:$REPORT_DIR/$test.xml" "${EXTRA_ARGS[@]}"
@@ -121,6 +121,8 @@ memcheck_step() {
 }
 memcheck_step memcheck "$KERNELS_TEST" "$MEMCHECK_FILTER"
 memcheck_step memcheck_sampling "$SAMPLING_TEST" "$SAMPLING_MEMCHECK_FILTER"
+# The hidden-state rows of Embed (gather, fp32 final norm, copy out) on the small fixtures.
+memcheck_step memcheck_embedding "$BUILD_DIR/tests/cuda/cuda_embedding_test" "*default*"
 
 # gtest prints skipped tests; with XLSTM_REQUIRE_CUDA nothing should skip, so say so if it did.
 for log in "$REPORT_DIR"/cuda_kernels_test.log "$REPORT_DIR"/cuda_backend_test.log \
