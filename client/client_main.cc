@@ -337,7 +337,7 @@ xlstm::v1::EmbedRequest EmbedRequestFromFlags() {
 int Embed(Inference::Stub& stub) {
   const xlstm::v1::EmbedRequest req = EmbedRequestFromFlags();
   grpc::ClientContext ctx;
-  SetDeadline(ctx);
+  PrepareCall(ctx);
   xlstm::v1::EmbedResponse resp;
   grpc::Status status = stub.Embed(&ctx, req, &resp);
   if (!status.ok()) return Fail(status);
