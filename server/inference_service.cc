@@ -62,12 +62,19 @@ class RefusedWriteReactor : public grpc::ServerWriteReactor<v1::GenerateResponse
 };
 
 // The generated service numbers its methods in the order of the .proto; the handlers below are
-// registered by those numbers, so check them against the descriptor once.
-void CheckMethodIndex(int index, const char* name) {
+// registered by those numbers, taken from the descriptor by name so that a method added to the
+// .proto cannot shift another's handler onto it.
+const google::protobuf::ServiceDescriptor* ServiceDescriptor() {
   const google::protobuf::ServiceDescriptor* service =
       v1::GenerateRequest::descriptor()->file()->FindServiceByName("Inference");
-  XLSTM_CHECK(service != nullptr && index < service->method_count() &&
-              service->method(index)->name() == name);
+  XLSTM_CHECK(service != nullptr);
+  return service;
+}
+
+int MethodIndex(const char* name) {
+  const google::protobuf::MethodDescriptor* method = ServiceDescriptor()->FindMethodByName(name);
+  XLSTM_CHECK(method != nullptr);
+  return method->index();
 }
 
 }  // namespace
@@ -88,9 +95,8 @@ InferenceService::InferenceService(const ServerOptions& options, Metrics* metric
 void InferenceService::RegisterCheckedHandlers() {
   using grpc::internal::CallbackServerStreamingHandler;
   using grpc::internal::CallbackUnaryHandler;
-  CheckMethodIndex(0, "Generate");
   MarkMethodCallback(
-      0,
+      MethodIndex("Generate"),
       new CallbackServerStreamingHandler<CheckedRequest<v1::GenerateRequest>, v1::GenerateResponse>(
           [this](grpc::CallbackServerContext* context,
                  const CheckedRequest<v1::GenerateRequest>* request)
@@ -100,16 +106,23 @@ void InferenceService::RegisterCheckedHandlers() {
             }
             return Generate(context, &request->message);
           }));
-  RegisterCheckedUnary(1, "Score", &InferenceService::Score);
-  RegisterCheckedUnary(2, "Tokenize", &InferenceService::Tokenize);
-  RegisterCheckedUnary(3, "Detokenize", &InferenceService::Detokenize);
-  RegisterCheckedUnary(4, "GetModelInfo", &InferenceService::GetModelInfo);
+  // Every unary method of the service, Embed included: a method left out here would keep
+  // gRPC's generated handler, which checks no token.
+  RegisterCheckedUnary("Score", &InferenceService::Score);
+  RegisterCheckedUnary("Embed", &InferenceService::Embed);
+  RegisterCheckedUnary("Tokenize", &InferenceService::Tokenize);
+  RegisterCheckedUnary("Detokenize", &InferenceService::Detokenize);
+  RegisterCheckedUnary("GetModelInfo", &InferenceService::GetModelInfo);
+  // Generate and the unary methods above: every method of the service, or an RPC added to the
+  // .proto would be served by a handler that checks neither tokens nor request bytes.
+  XLSTM_CHECK(1 + checked_unary_methods_ == ServiceDescriptor()->method_count());
 }
 
 template <class Request, class Response>
-void InferenceService::RegisterCheckedUnary(int index, const char* name,
+void InferenceService::RegisterCheckedUnary(const char* name,
                                             UnaryMethod<Request, Response> method) {
-  CheckMethodIndex(index, name);
+  const int index = MethodIndex(name);
+  ++checked_unary_methods_;
   MarkMethodCallback(
       index, new grpc::internal::CallbackUnaryHandler<CheckedRequest<Request>, Response>(
                  [this, method](grpc::CallbackServerContext* context,

@@ -80,14 +80,15 @@ class InferenceService : public v1::Inference::CallbackService {
 
   void RegisterCheckedHandlers();
   template <class Request, class Response>
-  void RegisterCheckedUnary(int index, const char* name, UnaryMethod<Request, Response> method);
+  void RegisterCheckedUnary(const char* name, UnaryMethod<Request, Response> method);
   // OK when the call may proceed: UNAUTHENTICATED without a valid token (when auth is on),
   // else INVALID_ARGUMENT for a request that did not parse (counted as refused, "invalid").
   grpc::Status Admit(grpc::CallbackServerContext* context, const absl::Status& parse_status) const;
 
   const ServerOptions options_;
-  Metrics* metrics_;          // may be null
-  TokenAuthenticator* auth_;  // may be null: no authentication
+  int checked_unary_methods_ = 0;  // registered by RegisterCheckedUnary
+  Metrics* metrics_;               // may be null
+  TokenAuthenticator* auth_;       // may be null: no authentication
   std::atomic<engine::Engine*> engine_{nullptr};
   std::atomic<const TextCodec*> codec_{nullptr};
   std::atomic<bool> draining_{false};

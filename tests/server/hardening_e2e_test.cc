@@ -21,6 +21,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/server/raw_call.h"
 #include "tests/server/server_process.h"
 
 namespace xlstm::testing {
@@ -122,31 +123,6 @@ TEST(LoadingServerTest, SigtermStopsAServerThatIsStillLoading) {
   EXPECT_LT(std::stol(result.substr(ms_at + 3)), 5000) << "SIGTERM took too long to act";
 }
 
-// Sends `bytes` as the request message of `method` and returns the call's status.
-grpc::Status CallWithRawBytes(grpc::Channel* channel, const std::string& method,
-                              const std::string& bytes) {
-  grpc::GenericStub stub(channel->shared_from_this());
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status result;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status status) {
-                   std::lock_guard<std::mutex> lock(mu);
-                   result = std::move(status);
-                   done = true;
-                   cv.notify_one();
-                 });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-  return result;
-}
-
 class UnparsableRequestTest : public ::testing::Test {
  protected:
   UnparsableRequestTest()
@@ -171,7 +147,8 @@ const std::string kTruncated(
     4);
 
 TEST_F(UnparsableRequestTest, TruncatedProtobufIsInvalidArgumentInEveryRpc) {
-  for (const char* rpc : {"Generate", "Score", "Tokenize", "Detokenize", "GetModelInfo"}) {
+  // Every method of the service, so that an RPC added to the .proto is covered too.
+  for (const std::string& rpc : InferenceMethods()) {
     SCOPED_TRACE(rpc);
     const grpc::Status s = Call(rpc, kTruncated);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
