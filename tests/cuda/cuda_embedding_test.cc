@@ -26,9 +26,12 @@ using testing::LoadHfFixture;
 using testing::RelativeError;
 
 constexpr double kFp32Tolerance = 1e-4;
-// Provisional: bf16 weights and activations through every layer; to be replaced by twice the
-// error measured on the GPU box.
-constexpr double kBf16Tolerance = 0.1;
+// bf16 weights and activations through every layer on these deliberately chaotic fixtures
+// (docs/xlstm-model.md §9): measured on the H200 (2026-12-04) up to 0.11 relative per row on the
+// 37-token prompts and 0.40 on the 300-token ones (the error grows with the prompt, as the bf16
+// logits do); the bounds are about twice that. fp32-weights mode measured <= 4.4e-5.
+constexpr double kBf16ShortTolerance = 0.25;
+constexpr double kBf16LongTolerance = 0.8;
 
 void Report(const std::string& what, double value) {
   std::printf("[ measured ] %s: %.3g\n", what.c_str(), value);
@@ -73,7 +76,10 @@ class CudaEmbeddingTest : public ::testing::TestWithParam<std::tuple<std::string
 
   const std::string& case_name() const { return std::get<0>(GetParam()); }
   bool fp32() const { return std::get<1>(GetParam()); }
-  double tolerance() const { return fp32() ? kFp32Tolerance : kBf16Tolerance; }
+  // `long_prompt`: the 300-token prompts, whose bf16 error is larger.
+  double tolerance(bool long_prompt) const {
+    return fp32() ? kFp32Tolerance : long_prompt ? kBf16LongTolerance : kBf16ShortTolerance;
+  }
   std::string Label(const std::string& what) const {
     return absl::StrCat(case_name(), "_", fp32() ? "fp32" : "bf16", "_", what);
   }
@@ -110,11 +116,13 @@ class CudaEmbeddingTest : public ::testing::TestWithParam<std::tuple<std::string
     ASSERT_EQ(all.size(), reference.size());
     const double worst = WorstRowError(all, reference, dim_);
     Report(Label(name + "_max_rel_err"), worst);
-    EXPECT_LE(worst, tolerance());
+    const bool long_prompt = ids_key == "ids_long";
+    EXPECT_LE(worst, tolerance(long_prompt));
     XLSTM_ASSERT_OK_AND_ASSIGN(const std::vector<float> last,
                                Hidden(*backend_, ids, LogitsMode::kLast));
     ASSERT_EQ(last.size(), static_cast<size_t>(dim_));
-    EXPECT_LE(RelativeError(last.data(), &reference[reference.size() - dim_], dim_), tolerance());
+    EXPECT_LE(RelativeError(last.data(), &reference[reference.size() - dim_], dim_),
+              tolerance(long_prompt));
   }
 
   testing::HfFixture fixture_;
@@ -152,7 +160,7 @@ TEST_P(CudaEmbeddingTest, HiddenStatesMatchTheCpuReferenceBesideLogitRows) {
   for (float v : out.hidden) ASSERT_TRUE(std::isfinite(v));
   const double worst = WorstRowError(out.hidden, expected, dim_);
   Report(Label("hidden_vs_cpu_max_rel_err"), worst);
-  EXPECT_LE(worst, tolerance());
+  EXPECT_LE(worst, tolerance(/*long_prompt=*/true));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, CudaEmbeddingTest,

@@ -162,7 +162,7 @@ TEST(BackendSeamTest, ARowAsksForOneKindOfOutput) {
   EXPECT_TRUE(ValidateRowOutputs(row, 0, 10).ok());
   row.samples = samples;
   EXPECT_EQ(std::string(ValidateRowOutputs(row, 4, 10).message()),
-            "row 4 asks for more than one of logits, samples and score");
+            "row 4 asks for more than one of logits, samples, score and hidden");
   row.logits = LogitsMode::kNone;
   EXPECT_TRUE(ValidateRowOutputs(row, 0, 10).ok());
   EXPECT_EQ(HostLogitsMode(row), LogitsMode::kLast);
@@ -170,6 +170,13 @@ TEST(BackendSeamTest, ARowAsksForOneKindOfOutput) {
   row.score = &score;
   EXPECT_EQ(HostLogitsMode(row), LogitsMode::kAll);
   EXPECT_TRUE(ValidateRowOutputs(row, 0, 10).ok());
+  // Hidden states are a kind of their own: with a score too is one too many, alone they need no
+  // logits from the head.
+  row.hidden = LogitsMode::kAll;
+  EXPECT_FALSE(ValidateRowOutputs(row, 0, 10).ok());
+  row.score = nullptr;
+  EXPECT_TRUE(ValidateRowOutputs(row, 0, 10).ok());
+  EXPECT_EQ(HostLogitsMode(row), LogitsMode::kNone);
 }
 
 TEST(BackendSeamTest, ReduceRowOnHostAppendsInRowOrder) {
