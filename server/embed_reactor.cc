@@ -140,14 +140,7 @@ std::optional<absl::Status> EmbedReactor::Submit(std::vector<engine::EmbedReques
 }
 
 void EmbedReactor::FinishRefused(const grpc::Status& status) {
-  RequestLogRecord record;
-  record.rpc = "embed";
-  record.request_id = LoggedRequestId(request_->request_id());
-  record.status =
-      absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  record.timings.arrival = arrival_;
-  record.timings.done = Clock::now();
-  LogRequestEnd(record);
+  LogRefusedCall("embed", request_->request_id(), status, arrival_);
   Finish(status);
 }
 

@@ -20,10 +20,6 @@ uint64_t RandomSeed() {
   return rng();
 }
 
-absl::Status ToAbsl(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
 }  // namespace
 
 GenerateReactor::GenerateReactor(InferenceService* service, grpc::CallbackServerContext* context,
@@ -132,13 +128,7 @@ void GenerateReactor::Validate() {
 }
 
 void GenerateReactor::FinishRefused(const grpc::Status& status) {
-  RequestLogRecord record;
-  record.rpc = "generate";
-  record.request_id = LoggedRequestId(request_->request_id());
-  record.status = ToAbsl(status);
-  record.timings.arrival = arrival_;
-  record.timings.done = Clock::now();
-  LogRequestEnd(record);
+  LogRefusedCall("generate", request_->request_id(), status, arrival_);
   {
     absl::MutexLock lock(&mu_);
     finished_ = true;

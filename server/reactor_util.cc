@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/inference_service.h"
+#include "server/request_log.h"
 
 namespace xlstm::server {
 
@@ -50,6 +51,18 @@ std::string LoggedRequestId(absl::string_view request_id) {
   if (request_id.size() <= kLoggedRequestIdBytes) return std::string(request_id);
   return absl::StrCat(request_id.substr(0, kLoggedRequestIdBytes), "...(", request_id.size(),
                       " bytes)");
+}
+
+void LogRefusedCall(const char* rpc, absl::string_view request_id, const grpc::Status& status,
+                    engine::Clock::time_point arrival) {
+  RequestLogRecord record;
+  record.rpc = rpc;
+  record.request_id = LoggedRequestId(request_id);
+  record.status =
+      absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  record.timings.arrival = arrival;
+  record.timings.done = engine::Clock::now();
+  LogRequestEnd(record);
 }
 
 }  // namespace xlstm::server

@@ -59,6 +59,11 @@ void AddTopLogprobs(const TextCodec* codec, const Alternatives& alternatives, Ad
 inline constexpr size_t kLoggedRequestIdBytes = 256;
 std::string LoggedRequestId(absl::string_view request_id);
 
+// The request log's line for a call refused before it reached the engine (`rpc` a string
+// literal: "generate", "score", "embed").
+void LogRefusedCall(const char* rpc, absl::string_view request_id, const grpc::Status& status,
+                    engine::Clock::time_point arrival);
+
 }  // namespace xlstm::server
 
 #endif  // XLSTM_SERVER_REACTOR_UTIL_H_

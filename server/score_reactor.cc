@@ -127,14 +127,7 @@ void ScoreReactor::Validate() {
 }
 
 void ScoreReactor::FinishRefused(const grpc::Status& status) {
-  RequestLogRecord record;
-  record.rpc = "score";
-  record.request_id = LoggedRequestId(request_->request_id());
-  record.status =
-      absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  record.timings.arrival = arrival_;
-  record.timings.done = Clock::now();
-  LogRequestEnd(record);
+  LogRefusedCall("score", request_->request_id(), status, arrival_);
   Finish(status);
 }
 
